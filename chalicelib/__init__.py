@@ -1,0 +1,1 @@
+"""Everything the Lambda functions run: models, auth, storage, chat rules, notifier."""

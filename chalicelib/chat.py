@@ -1,0 +1,247 @@
+"""The chat rules: who may read and write where, and who hears about it."""
+import secrets
+import time
+from datetime import datetime, timezone
+
+from ulid import ULID
+
+from . import auth, frames
+from .errors import ChatError, forbidden, invalid, not_found
+from .models import (MAX_HISTORY_PAGE, CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame,
+                     LeaveFrame, LoginRequest, PingFrame, RegisterRequest, SendFrame, TypingFrame)
+from .notifier import Notifier
+from .storage import Storage, dm_id, dm_participants
+
+
+def now_iso(seconds: float | None = None) -> str:
+    moment = datetime.fromtimestamp(time.time() if seconds is None else seconds, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def public_user(user: dict, viewer: str | None = None) -> dict:
+    view = {"username": user["username"], "created_at": user["created_at"]}
+    if viewer is not None and viewer.lower() == user["username_key"]:
+        view["email"] = user["email"]
+    return view
+
+
+def room_view(room: dict) -> dict:
+    return {"id": room["room_id"], "name": room["name"], "description": room.get("description", ""),
+            "created_by": room["created_by"], "created_at": room["created_at"],
+            "member_count": room.get("member_count", 0), "last_message_at": room.get("last_message_at")}
+
+
+class ChatService:
+    def __init__(self, storage: Storage):
+        self.storage = storage
+
+    # -- accounts ----------------------------------------------------------------
+    def register(self, request: RegisterRequest) -> dict:
+        user = {"username_key": request.username.lower(), "username": request.username,
+                "email": request.email, "email_key": request.email.lower(),
+                "password_hash": auth.hash_password(request.password), "created_at": now_iso()}
+        self.storage.create_user(user)
+        return {"token": auth.issue_token(user["username"]), "user": public_user(user, user["username"])}
+
+    def login(self, request: LoginRequest) -> dict:
+        name = request.username.strip()
+        user = self.storage.user_by_email(name) if "@" in name else self.storage.user_by_username(name)
+        if not auth.password_matches(request.password, user["password_hash"] if user else None):
+            raise ChatError("invalid_credentials", "Wrong username or password.")
+        return {"token": auth.issue_token(user["username"]), "user": public_user(user, user["username"])}
+
+    def me(self, username: str) -> dict:
+        user = self.storage.user_by_username(username)
+        if user is None:
+            raise ChatError("unauthorized", "This account no longer exists.")
+        return public_user(user, username)
+
+    # -- rooms -------------------------------------------------------------------
+    def all_rooms(self) -> list[dict]:
+        return [room_view(room) for room in self.storage.all_rooms()]
+
+    def create_room(self, username: str, request: CreateRoomRequest) -> dict:
+        room = {"room_id": secrets.token_urlsafe(9), "name": request.name, "name_key": request.name.lower(),
+                "description": request.description, "created_by": username, "created_at": now_iso(),
+                "member_count": 0}
+        self.storage.create_room(room)
+        return room_view(room)
+
+    def _room(self, room_id: str) -> dict:
+        room = self.storage.room(room_id)
+        if room is None:
+            raise not_found("No such room.")
+        return room
+
+    def room_details(self, room_id: str) -> dict:
+        room = room_view(self._room(room_id))
+        room["members"] = self.storage.member_names(room_id)
+        return room
+
+    def _ensure_can_read(self, username: str, conversation_id: str) -> None:
+        participants = dm_participants(conversation_id)
+        if participants is not None:
+            if username.lower() not in participants:
+                raise forbidden("This conversation is private.")
+            return
+        self._room(conversation_id)
+        if not self.storage.is_member(conversation_id, username):
+            raise forbidden("Join the room to read it.")
+
+    def messages(self, username: str, conversation_id: str, query: HistoryQuery) -> tuple[list[dict], bool]:
+        self._ensure_can_read(username, conversation_id)
+        return self.storage.messages_page(conversation_id, query.before, query.after, query.limit)
+
+    def my_conversations(self, username: str) -> dict:
+        rooms, dms = [], []
+        for member in self.storage.memberships_of_user(username):
+            if dm_participants(member["room_id"]):
+                dms.append({"id": member["room_id"], "user": member.get("with", username),
+                            "last_message_at": member.get("last_message_at")})
+            else:
+                room = self.storage.room(member["room_id"])
+                if room:
+                    rooms.append(room_view(room))
+        return {"rooms": rooms, "dms": dms}
+
+    def online_users(self) -> list[str]:
+        return self.storage.online_usernames()
+
+    # -- websocket ---------------------------------------------------------------
+    def connect(self, connection_id: str, token: str | None) -> str:
+        username = auth.username_from_token(token)
+        self.storage.put_connection(connection_id, username, now_iso())
+        return username
+
+    def disconnect(self, connection_id: str, notifier: Notifier) -> None:
+        connection, rooms = self.storage.delete_connection(connection_id)
+        if connection is None:
+            return
+        for room_id in rooms:
+            self._announce_if_gone(room_id, connection["username"], notifier)
+
+    def _announce_if_gone(self, room_id: str, username: str, notifier: Notifier) -> None:
+        """A user is present in a room while any of their connections has joined it."""
+        remaining = self.storage.connections_in_room(room_id)
+        if any(item["username"].lower() == username.lower() for item in remaining):
+            return
+        notifier.broadcast([item["connection_id"] for item in remaining],
+                           frames.presence(room_id, username, "left"))
+
+    def _username(self, connection_id: str) -> str:
+        connection = self.storage.connection(connection_id)
+        if connection is None:
+            raise ChatError("unauthorized", "This connection is not registered; reconnect.")
+        return connection["username"]
+
+    def handle(self, connection_id: str, frame, notifier: Notifier) -> None:
+        handler = {JoinFrame: self.join, LeaveFrame: self.leave, SendFrame: self.send, DmFrame: self.dm,
+                   HistoryFrame: self.history, TypingFrame: self.typing, PingFrame: self.ping}[type(frame)]
+        handler(connection_id, frame, notifier)
+
+    def ping(self, connection_id: str, frame: PingFrame, notifier: Notifier) -> None:
+        notifier.send(connection_id, frames.pong())
+
+    def join(self, connection_id: str, frame: JoinFrame, notifier: Notifier) -> None:
+        username = self._username(connection_id)
+        participants = dm_participants(frame.room)
+        if participants is not None:
+            if username.lower() not in participants:
+                raise forbidden("This conversation is private.")
+            raise invalid("Direct messages need no join: use history to read them.", {"room": "is a DM"})
+        room = self._room(frame.room)
+        joined_at = now_iso()
+        self.storage.subscribe(connection_id, frame.room, username, joined_at)
+        if self.storage.add_member(frame.room, username, joined_at=joined_at):
+            room["member_count"] = room.get("member_count", 0) + 1
+        if frame.after:
+            page = self.storage.messages_page(frame.room, after=frame.after, limit=MAX_HISTORY_PAGE)
+        else:
+            page = self.storage.messages_page(frame.room)
+        messages, more = frames.fit_messages(*page, keep_newest=frame.after is None)
+        present = self.storage.connections_in_room(frame.room)
+        members = sorted({item["username"] for item in present}, key=str.lower)
+        notifier.send(connection_id, frames.joined(room_view(room), messages, more, members))
+        notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] != connection_id],
+                           frames.presence(frame.room, username, "joined"))
+
+    def leave(self, connection_id: str, frame: LeaveFrame, notifier: Notifier) -> None:
+        """Leaving ends the membership, on every device of the user."""
+        username = self._username(connection_id)
+        self._room(frame.room)
+        self.storage.remove_member(frame.room, username)
+        present = self.storage.connections_in_room(frame.room)
+        mine = [item["connection_id"] for item in present if item["username"].lower() == username.lower()]
+        for other_connection in mine:
+            self.storage.unsubscribe(other_connection, frame.room)
+        notifier.broadcast(dict.fromkeys([connection_id, *mine]), frames.left(frame.room))
+        if mine:
+            notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] not in mine],
+                               frames.presence(frame.room, username, "left"))
+
+    def _new_message(self, room: str, sender: str, text: str, client_id: str | None) -> tuple[dict, str | None]:
+        moment = time.time()
+        message = {"id": str(ULID.from_timestamp(moment)), "room": room, "sender": sender, "text": text,
+                   "ts": now_iso(moment), "client_id": client_id}
+        client_key = f"client#{room}#{sender.lower()}#{client_id}" if client_id else None
+        return message, client_key
+
+    def send(self, connection_id: str, frame: SendFrame, notifier: Notifier) -> None:
+        participants = dm_participants(frame.room)
+        if participants is not None:
+            username = self._username(connection_id)
+            if username.lower() not in participants:
+                raise forbidden("This conversation is private.")
+            other = participants[1] if participants[0] == username.lower() else participants[0]
+            self.dm(connection_id, DmFrame(action="dm", to=other, text=frame.text, client_id=frame.client_id),
+                    notifier, username)
+            return
+        subscription = self.storage.subscription(connection_id, frame.room)
+        if subscription is None:
+            self._room(frame.room)
+            raise forbidden("Join the room before sending to it.")
+        message, client_key = self._new_message(frame.room, subscription["username"], frame.text, frame.client_id)
+        stored, _ = self.storage.put_message(message, client_key, touch_room=True)
+        recipients = self.storage.connections_in_room(frame.room)
+        notifier.broadcast([item["connection_id"] for item in recipients], frames.message(stored))
+
+    def dm(self, connection_id: str, frame: DmFrame, notifier: Notifier, username: str | None = None) -> None:
+        username = username or self._username(connection_id)
+        recipient = self.storage.user_by_username(frame.to)
+        if recipient is None:
+            raise not_found("No such user.")
+        conversation = dm_id(username, recipient["username"])
+        message, client_key = self._new_message(conversation, username, frame.text, frame.client_id)
+        members = [{"member": username.lower(), "username": username, "with": recipient["username"],
+                    "last_message_at": message["ts"]},
+                   {"member": recipient["username_key"], "username": recipient["username"], "with": username,
+                    "last_message_at": message["ts"]}]
+        if members[0]["member"] == members[1]["member"]:
+            members = members[:1]
+        stored, _ = self.storage.put_message(message, client_key, touch_room=False, dm_members=members)
+        recipients = self.storage.connection_ids_of_user(username)
+        if recipient["username_key"] != username.lower():
+            recipients += self.storage.connection_ids_of_user(recipient["username"])
+        notifier.broadcast(recipients, frames.message(stored))
+
+    def history(self, connection_id: str, frame: HistoryFrame, notifier: Notifier) -> None:
+        username = self._username(connection_id)
+        messages, more = self.messages(username, frame.room, frame)
+        messages, more = frames.fit_messages(messages, more, keep_newest=frame.after is None)
+        notifier.send(connection_id, frames.history(frame.room, messages, more))
+
+    def typing(self, connection_id: str, frame: TypingFrame, notifier: Notifier) -> None:
+        participants = dm_participants(frame.room)
+        if participants is not None:
+            username = self._username(connection_id)
+            if username.lower() not in participants:
+                raise forbidden("This conversation is private.")
+            other = participants[1] if participants[0] == username.lower() else participants[0]
+            notifier.broadcast(self.storage.connection_ids_of_user(other), frames.typing(frame.room, username))
+            return
+        subscription = self.storage.subscription(connection_id, frame.room)
+        if subscription is None:
+            raise forbidden("Join the room first.")
+        present = self.storage.connections_in_room(frame.room)
+        notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] != connection_id],
+                           frames.typing(frame.room, subscription["username"]))

@@ -1,0 +1,60 @@
+"""The frames the server sends over the WebSocket, shaped as the contract says."""
+import json
+
+# API Gateway refuses posts over 128 KB; stay clear of it with room for the envelope.
+MAX_FRAME_BYTES = 120_000
+
+
+def _size(value) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+
+def fit_messages(messages: list[dict], more: bool, keep_newest: bool) -> tuple[list[dict], bool]:
+    """Drops messages from the far end of a page until it fits one frame; `more` then says so."""
+    budget = MAX_FRAME_BYTES - 2_000
+    total, kept = 0, []
+    ordered = reversed(messages) if keep_newest else messages
+    for message in ordered:
+        total += _size(message) + 1
+        if total > budget:
+            more = True
+            break
+        kept.append(message)
+    if keep_newest:
+        kept.reverse()
+    return kept, more
+
+
+def joined(room: dict, messages: list[dict], more: bool, members: list[str]) -> dict:
+    return {"type": "joined", "room": room, "messages": messages, "more": more, "members": members}
+
+
+def left(room_id: str) -> dict:
+    return {"type": "left", "room": room_id}
+
+
+def presence(room_id: str, user: str, status: str) -> dict:
+    return {"type": "presence", "room": room_id, "user": user, "status": status}
+
+
+def message(msg: dict) -> dict:
+    return {"type": "message", "message": msg}
+
+
+def history(room_id: str, messages: list[dict], more: bool) -> dict:
+    return {"type": "history", "room": room_id, "messages": messages, "more": more}
+
+
+def typing(room_id: str, user: str) -> dict:
+    return {"type": "typing", "room": room_id, "user": user}
+
+
+def pong() -> dict:
+    return {"type": "pong"}
+
+
+def error(code: str, text: str, action=None, client_id=None, fields=None) -> dict:
+    frame = {"type": "error", "code": code, "message": text, "action": action, "client_id": client_id}
+    if fields:
+        frame["fields"] = fields
+    return frame

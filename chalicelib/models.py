@@ -1,0 +1,206 @@
+"""Every input the API accepts, defined once, and the conversion of validation failures."""
+import json
+import re
+from typing import Annotated, Literal, Union
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field,
+                      StringConstraints, TypeAdapter, ValidationError)
+
+from .errors import ChatError, invalid
+
+USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
+MAX_TEXT = 4000
+HISTORY_PAGE = 50
+MAX_HISTORY_PAGE = 100
+# Message ids are ULIDs: Crockford base32, 26 characters, sorting in time order.
+MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
+
+
+def _printable_name(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > 64:
+        raise ValueError("must be at most 64 characters")
+    if not value.isprintable():
+        raise ValueError("must contain printable characters only")
+    return value
+
+
+def _username(value: str) -> str:
+    if not re.fullmatch(USERNAME_PATTERN, value):
+        raise ValueError("must be 3-32 characters: letters, digits, '_', '.' or '-'")
+    return value
+
+
+def _message_text(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_TEXT:
+        raise ValueError(f"must be at most {MAX_TEXT} characters")
+    return value
+
+
+def _password(value: str) -> str:
+    size = len(value.encode("utf-8"))
+    if size < 8:
+        raise ValueError("must be at least 8 bytes")
+    if size > 72:
+        # bcrypt only reads 72 bytes; refusing beats silently ignoring the rest.
+        raise ValueError("must be at most 72 bytes")
+    return value
+
+
+Username = Annotated[str, StringConstraints(strict=True), AfterValidator(_username)]
+RoomName = Annotated[str, StringConstraints(strict=True), AfterValidator(_printable_name)]
+Text = Annotated[str, StringConstraints(strict=True), AfterValidator(_message_text)]
+Password = Annotated[str, StringConstraints(strict=True), AfterValidator(_password)]
+def _message_id(value: str) -> str:
+    if not re.fullmatch(MESSAGE_ID_PATTERN, value):
+        raise ValueError("must be a message id")
+    return value
+
+
+MessageId = Annotated[str, StringConstraints(strict=True), AfterValidator(_message_id)]
+ConversationId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=80)]
+ClientId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+Limit = Annotated[int, Field(strict=True, ge=1, le=MAX_HISTORY_PAGE)]
+
+
+class Input(BaseModel):
+    # Unknown fields are ignored so that newer clients keep working.
+    model_config = ConfigDict(extra="ignore", str_max_length=20_000)
+
+
+class RegisterRequest(Input):
+    username: Username
+    email: EmailStr
+    password: Password
+
+
+class LoginRequest(Input):
+    username: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=320)]
+    password: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
+
+
+class CreateRoomRequest(Input):
+    name: RoomName
+    description: Annotated[str, StringConstraints(strict=True, strip_whitespace=True,
+                                                  max_length=500)] = ""
+
+
+class HistoryQuery(Input):
+    before: MessageId | None = None
+    after: MessageId | None = None
+    limit: Limit = HISTORY_PAGE
+
+
+class JoinFrame(Input):
+    action: Literal["join"]
+    room: ConversationId
+    after: MessageId | None = None
+
+
+class LeaveFrame(Input):
+    action: Literal["leave"]
+    room: ConversationId
+
+
+class SendFrame(Input):
+    action: Literal["send"]
+    room: ConversationId
+    text: Text
+    client_id: ClientId | None = None
+
+
+class DmFrame(Input):
+    action: Literal["dm"]
+    to: Username
+    text: Text
+    client_id: ClientId | None = None
+
+
+class HistoryFrame(HistoryQuery):
+    action: Literal["history"]
+    room: ConversationId
+
+
+class TypingFrame(Input):
+    action: Literal["typing"]
+    room: ConversationId
+
+
+class PingFrame(Input):
+    action: Literal["ping"]
+
+
+Frame = Annotated[
+    Union[JoinFrame, LeaveFrame, SendFrame, DmFrame, HistoryFrame, TypingFrame, PingFrame],
+    Field(discriminator="action"),
+]
+ACTIONS = ("join", "leave", "send", "dm", "history", "typing", "ping")
+_frame_adapter = TypeAdapter(Frame)
+
+
+def _field_reasons(error: ValidationError) -> dict:
+    fields = {}
+    for item in error.errors():
+        name = ".".join(str(part) for part in item["loc"] if part not in ACTIONS) or "body"
+        reason = item["msg"].removeprefix("Value error, ")
+        fields.setdefault(name, reason)
+    return fields
+
+
+def parse(model: type[Input], data) -> Input:
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object.")
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise invalid("Some fields are invalid.", _field_reasons(error)) from None
+
+
+def parse_json_body(raw: bytes | str | None) -> dict:
+    try:
+        data = json.loads(raw or b"")
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("The request body must be valid JSON.") from None
+    if not isinstance(data, dict):
+        raise invalid("The request body must be a JSON object.")
+    return data
+
+
+class FrameError(ChatError):
+    """An invalid client frame, remembering what the client can correlate it with."""
+
+    def __init__(self, error: ChatError, action=None, client_id=None):
+        super().__init__(error.code, error.message, error.fields)
+        self.action = action
+        self.client_id = client_id
+
+
+def frame_context(data) -> tuple:
+    """The action and client_id of a frame, as far as they are plain strings."""
+    if not isinstance(data, dict):
+        return None, None
+    action, client_id = data.get("action"), data.get("client_id")
+    return (action if isinstance(action, str) and len(action) <= 64 else None,
+            client_id if isinstance(client_id, str) and len(client_id) <= 128 else None)
+
+
+def parse_frame(raw: str | bytes | None):
+    """Validate one client frame; raises FrameError with what the error frame should echo."""
+    try:
+        data = parse_json_body(raw)
+    except ChatError as error:
+        raise FrameError(error) from None
+    action, client_id = frame_context(data)
+    if action not in ACTIONS:
+        error = invalid("Unknown or missing action.", {"action": f"must be one of {', '.join(ACTIONS)}"})
+        raise FrameError(error, action, client_id)
+    try:
+        return _frame_adapter.validate_python(data)
+    except ValidationError as error:
+        raise FrameError(invalid("Some fields are invalid.", _field_reasons(error)),
+                         action, client_id) from None

@@ -1,0 +1,256 @@
+"""An aiohttp server that does locally what API Gateway and CloudFront do in AWS.
+
+- `/` serves web/ and a config.json pointing at this server;
+- `/api/...` runs the Chalice REST routes through Chalice's LocalGateway;
+- `/ws` is a WebSocket endpoint that builds the events API Gateway sends and calls the
+  same Chalice handlers, routing on the frame's `action`;
+- `/@connections/{id}` is the management API that the handlers' boto3 client posts to.
+"""
+import asyncio
+import base64
+import importlib
+import json
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+from chalice.config import Config
+from chalice.local import LambdaContext, LocalGateway, LocalGatewayException
+
+log = logging.getLogger("localserver")
+STAGE = "local"
+API_ID = "local"
+# The routes the stack declares; any other action goes to $default, as in API Gateway.
+NAMED_ROUTES = {"join", "leave", "send", "dm", "history", "typing", "ping"}
+FRAME_LIMIT = 32 * 1024
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+
+def _now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _new_connection_id() -> str:
+    # API Gateway's ids look like this: 12 base64 characters ending in '='.
+    return base64.b64encode(os.urandom(8)).decode()[:11] + "="
+
+
+def content_security_policy(origin_ws: str) -> str:
+    return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            f"connect-src 'self' {origin_ws}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+
+
+class Gateway:
+    def __init__(self, chalice_app, web_dir: Path, idle_timeout: float = 600, max_lifetime: float = 7200,
+                 post_delay: float = 0.0):
+        self.app = chalice_app
+        self.web_dir = web_dir
+        self.idle_timeout = idle_timeout
+        self.max_lifetime = max_lifetime
+        self.post_delay = post_delay
+        self.rest = LocalGateway(chalice_app, Config.create(app_name="chat", lambda_timeout=29,
+                                                             lambda_memory_size=512))
+        # Chalice keeps the current request on the app object, as one Lambda container
+        # serves one request at a time: so do we.
+        self.rest_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="lambda")
+        self.sockets: dict[str, dict] = {}
+        self.base_url = ""
+        self.handlers = {route_key: self._lambda_entry_point(config.handler_string)
+                         for route_key, config in chalice_app.websocket_handlers.items()}
+
+    @staticmethod
+    def _lambda_entry_point(handler_string: str):
+        """What Lambda calls for a handler string like 'app.ws_message'."""
+        module_name, _, attribute = handler_string.rpartition(".")
+        return getattr(importlib.import_module(module_name), attribute)
+
+    def web_app(self) -> web.Application:
+        application = web.Application(client_max_size=1024 * 1024, middlewares=[self._headers])
+        application.router.add_route("*", "/api/{tail:.*}", self.handle_rest)
+        application.router.add_get("/ws", self.handle_websocket)
+        application.router.add_post("/@connections/{connection_id}", self.post_to_connection)
+        application.router.add_delete("/@connections/{connection_id}", self.delete_connection)
+        application.router.add_get("/@connections/{connection_id}", self.get_connection)
+        application.router.add_get("/config.json", self.config_json)
+        application.router.add_get("/", self.index)
+        if self.web_dir.is_dir():
+            application.router.add_static("/", self.web_dir, show_index=False, follow_symlinks=False)
+        return application
+
+    @web.middleware
+    async def _headers(self, request, handler):
+        response = await handler(request)
+        if not request.path.startswith(("/api/", "/@connections/", "/ws")):
+            response.headers.update(SECURITY_HEADERS)
+            ws_origin = self.base_url.replace("http", "ws", 1)
+            response.headers["Content-Security-Policy"] = content_security_policy(ws_origin)
+        return response
+
+    async def _in_lambda(self, function, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.pool, function, *args)
+
+    # -- the site ------------------------------------------------------------------
+    async def index(self, request):
+        index = self.web_dir / "index.html"
+        if not index.exists():
+            return web.Response(text="<!doctype html><title>Chat</title><p>The web client is not built yet.",
+                                content_type="text/html")
+        return web.FileResponse(index)
+
+    async def config_json(self, request):
+        return web.json_response({"apiUrl": f"{self.base_url}/api",
+                                  "websocketUrl": f"{self.base_url.replace('http', 'ws', 1)}/ws"},
+                                 headers={"Cache-Control": "no-store"})
+
+    # -- REST ----------------------------------------------------------------------
+    def _call_rest(self, method, path, headers, body):
+        with self.rest_lock:
+            return self.rest.handle_request(method=method, path=path, headers=headers, body=body)
+
+    async def handle_rest(self, request):
+        body = await request.read()
+        path = request.rel_url.raw_path_qs[len("/api"):] or "/"
+        headers = {key.lower(): value for key, value in request.headers.items()}
+        try:
+            response = await self._in_lambda(self._call_rest, request.method, path, headers, body)
+        except LocalGatewayException:
+            return web.json_response({"error": {"code": "not_found", "message": "No such endpoint."}},
+                                     status=404)
+        body = response["body"]
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        # API Gateway labels a Lambda answer without a Content-Type as JSON.
+        result = web.Response(status=response["statusCode"], body=body, content_type="application/json")
+        for key, value in (response.get("headers") or {}).items():
+            result.headers[key] = value
+        for key, values in (response.get("multiValueHeaders") or {}).items():
+            for value in values:
+                result.headers.add(key, value)
+        return result
+
+    # -- WebSocket -----------------------------------------------------------------
+    def _event(self, connection_id, route_key, event_type, request, body=None):
+        context = {"routeKey": route_key, "eventType": event_type, "connectionId": connection_id,
+                   "domainName": request.host, "stage": STAGE, "apiId": API_ID,
+                   "requestId": base64.b32encode(os.urandom(10)).decode(), "connectedAt": int(time.time() * 1000),
+                   "requestTimeEpoch": int(time.time() * 1000),
+                   "identity": {"sourceIp": request.remote or "127.0.0.1",
+                                "userAgent": request.headers.get("User-Agent", "")}}
+        event = {"requestContext": context, "isBase64Encoded": False}
+        if event_type == "CONNECT":
+            event["queryStringParameters"] = dict(request.query) or None
+            event["headers"] = dict(request.headers)
+        if body is not None:
+            event["body"] = body
+        return event
+
+    def _invoke(self, handler, event):
+        context = LambdaContext(function_name="websocket", memory_size=512, max_runtime_ms=29_000)
+        return handler(event, context)
+
+    @staticmethod
+    def _route_key(body: str) -> str:
+        try:
+            action = json.loads(body).get("action")
+        except (ValueError, AttributeError):
+            return "$default"
+        return action if action in NAMED_ROUTES else "$default"
+
+    async def handle_websocket(self, request):
+        connection_id = _new_connection_id()
+        connect = self._event(connection_id, "$connect", "CONNECT", request)
+        result = await self._in_lambda(self._invoke, self.handlers["$connect"], connect)
+        status = (result or {}).get("statusCode", 200)
+        if not 200 <= status < 300:
+            # API Gateway answers a refused $connect before the upgrade.
+            return web.Response(status=403 if status == 401 else status, text="Forbidden")
+        socket = web.WebSocketResponse(max_msg_size=FRAME_LIMIT, autoping=True)
+        await socket.prepare(request)
+        entry = {"socket": socket, "connected_at": _now_iso(), "last_active": time.monotonic(),
+                 "started": time.monotonic(), "request": request, "lock": asyncio.Lock()}
+        self.sockets[connection_id] = entry
+        watchdog = asyncio.create_task(self._watch_limits(connection_id))
+        try:
+            async for frame in socket:
+                entry["last_active"] = time.monotonic()
+                if frame.type == WSMsgType.TEXT:
+                    body = frame.data
+                elif frame.type == WSMsgType.BINARY:
+                    body = frame.data.decode("utf-8", errors="replace")
+                else:
+                    continue
+                event = self._event(connection_id, self._route_key(body), "MESSAGE", request, body)
+                await self._in_lambda(self._invoke, self.handlers["$default"], event)
+        finally:
+            watchdog.cancel()
+            self.sockets.pop(connection_id, None)
+            disconnect = self._event(connection_id, "$disconnect", "DISCONNECT", request)
+            await self._in_lambda(self._invoke, self.handlers["$disconnect"], disconnect)
+        return socket
+
+    async def _watch_limits(self, connection_id):
+        """API Gateway closes a connection idle for 10 minutes, and any after 2 hours."""
+        while True:
+            entry = self.sockets.get(connection_id)
+            if entry is None:
+                return
+            now = time.monotonic()
+            deadline = min(entry["last_active"] + self.idle_timeout, entry["started"] + self.max_lifetime)
+            if now >= deadline:
+                await entry["socket"].close(code=1001, message=b"Going away")
+                return
+            await asyncio.sleep(min(deadline - now, 1.0))
+
+    # -- management API ------------------------------------------------------------
+    @staticmethod
+    def _gone(connection_id):
+        return web.json_response({"message": f"Connection {connection_id} is gone"}, status=410,
+                                 headers={"x-amzn-ErrorType": "GoneException"})
+
+    async def post_to_connection(self, request):
+        connection_id = request.match_info["connection_id"]
+        data = await request.read()
+        if self.post_delay:
+            await asyncio.sleep(self.post_delay)
+        entry = self.sockets.get(connection_id)
+        if entry is None or entry["socket"].closed:
+            return self._gone(connection_id)
+        if len(data) > 128 * 1024:
+            return web.json_response({"message": "Message too long"}, status=413,
+                                     headers={"x-amzn-ErrorType": "PayloadTooLargeException"})
+        try:
+            async with entry["lock"]:
+                await entry["socket"].send_str(data.decode("utf-8"))
+        except (ConnectionResetError, RuntimeError):
+            return self._gone(connection_id)
+        return web.Response(status=200)
+
+    async def delete_connection(self, request):
+        connection_id = request.match_info["connection_id"]
+        entry = self.sockets.get(connection_id)
+        if entry is None:
+            return self._gone(connection_id)
+        await entry["socket"].close(code=1000, message=b"Closed by the server")
+        return web.Response(status=204)
+
+    async def get_connection(self, request):
+        connection_id = request.match_info["connection_id"]
+        entry = self.sockets.get(connection_id)
+        if entry is None:
+            return self._gone(connection_id)
+        last_active = datetime.now(timezone.utc).timestamp() - (time.monotonic() - entry["last_active"])
+        return web.json_response({
+            "ConnectedAt": entry["connected_at"],
+            "LastActiveAt": datetime.fromtimestamp(last_active, timezone.utc).isoformat(),
+            "Identity": {"SourceIp": entry["request"].remote or "127.0.0.1",
+                         "UserAgent": entry["request"].headers.get("User-Agent", "")}})
