@@ -1,0 +1,19 @@
+"""Settings for every test: fake AWS credentials, fast bcrypt, a fixed JWT secret."""
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+    "USERS_TABLE": "test-users", "ROOMS_TABLE": "test-rooms",
+    "CONNECTIONS_TABLE": "test-connections", "MESSAGES_TABLE": "test-messages",
+    # Tests may lower the bcrypt cost; deployed stages keep 12.
+    "BCRYPT_ROUNDS": "4",
+    "JWT_SECRET": "test-secret-that-is-at-least-32-bytes-long!!",
+})
+for variable in ("JWT_SECRET_PARAM", "WS_MANAGEMENT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+    os.environ.pop(variable, None)

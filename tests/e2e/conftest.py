@@ -1,0 +1,28 @@
+import pytest
+
+from support import Api, Ws, local_server
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    with local_server(tmp_path_factory.mktemp("data")) as base:
+        yield base
+
+
+@pytest.fixture
+def api(server):
+    return Api(server)
+
+
+@pytest.fixture
+def ws(server):
+    """Opens WebSocket clients and closes them at the end of the test."""
+    opened = []
+
+    def open_socket(token):
+        client = Ws(server, token)
+        opened.append(client)
+        return client
+    yield open_socket
+    for client in opened:
+        client.close()

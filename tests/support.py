@@ -1,0 +1,137 @@
+"""Drives the app as its users do: the local server in a process, REST and WebSocket clients."""
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+from websockets.sync.client import connect
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def unique(prefix: str = "u") -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+@contextlib.contextmanager
+def local_server(data_dir: Path, *extra_args: str, port: int | None = None):
+    """Runs `python -m localserver` and yields its base URL; stops it with Ctrl-C (SIGINT)."""
+    port = port or free_port()
+    env = {**os.environ, "BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1"}
+    for variable in ("USERS_TABLE", "ROOMS_TABLE", "CONNECTIONS_TABLE", "MESSAGES_TABLE", "JWT_SECRET",
+                     "AWS_ENDPOINT_URL_DYNAMODB"):
+        env.pop(variable, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "localserver", "--host", "127.0.0.1", "--port", str(port),
+         "--data-dir", str(data_dir), *extra_args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(base + "/config.json", timeout=2).read()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("local server did not start:\n" + process.stdout.read())
+                time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(2)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class Api:
+    def __init__(self, base: str):
+        self.base = base
+
+    def call(self, method: str, path: str, body=None, token: str | None = None, raw: bytes | None = None,
+             headers: dict | None = None):
+        """Returns (status, parsed JSON body, headers)."""
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        request = urllib.request.Request(self.base + "/api" + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json", **(headers or {})})
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read() or b"null"), response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null"), error.headers
+
+    def register(self, username: str | None = None, password: str = "correct horse"):
+        username = username or unique()
+        status, body, _ = self.call("POST", "/auth/register", {
+            "username": username, "email": f"{username}@example.com", "password": password})
+        assert status == 201, body
+        return body["token"], body["user"]
+
+    def create_room(self, token: str, name: str | None = None) -> dict:
+        status, body, _ = self.call("POST", "/chatrooms", {"name": name or unique("room ")}, token)
+        assert status == 201, body
+        return body["room"]
+
+
+class Ws:
+    """A WebSocket client that keeps frames it was not waiting for, so tests can ask in any order."""
+
+    def __init__(self, base: str, token: str):
+        url = base.replace("http", "ws", 1) + "/ws?token=" + token
+        self.socket = connect(url, open_timeout=10, max_size=None)
+        self.pending: list[dict] = []
+
+    def send(self, frame) -> None:
+        self.socket.send(frame if isinstance(frame, (str, bytes)) else json.dumps(frame))
+
+    def expect(self, kind: str, timeout: float = 10, **fields) -> dict:
+        def matches(frame):
+            return frame.get("type") == kind and all(frame.get(k) == v for k, v in fields.items())
+        for frame in self.pending:
+            if matches(frame):
+                self.pending.remove(frame)
+                return frame
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no {kind} frame {fields}; got {self.pending}")
+            try:
+                frame = json.loads(self.socket.recv(timeout=remaining))
+            except TimeoutError:
+                raise AssertionError(f"no {kind} frame {fields}; got {self.pending}") from None
+            if matches(frame):
+                return frame
+            self.pending.append(frame)
+
+    def request(self, frame: dict, kind: str, **fields) -> dict:
+        self.send(frame)
+        return self.expect(kind, **fields)
+
+    def silent(self, kind: str, seconds: float = 0.5, **fields) -> None:
+        """Asserts that no such frame arrives within `seconds`."""
+        try:
+            frame = self.expect(kind, timeout=seconds, **fields)
+        except AssertionError:
+            return
+        raise AssertionError(f"unexpected frame {frame}")
+
+    def close(self) -> None:
+        self.socket.close()
