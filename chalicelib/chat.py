@@ -3,9 +3,8 @@ import secrets
 import time
 from datetime import datetime, timezone
 
-from ulid import ULID
-
 from . import auth, frames
+from .ids import message_id
 from .errors import ChatError, forbidden, invalid, not_found
 from .models import (MAX_HISTORY_PAGE, CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame,
                      LeaveFrame, LoginRequest, PingFrame, RegisterRequest, SendFrame, TypingFrame)
@@ -78,11 +77,18 @@ class ChatService:
         room["members"] = self.storage.member_names(room_id)
         return room
 
-    def _ensure_can_read(self, username: str, conversation_id: str) -> None:
+    @staticmethod
+    def _dm_partner(username: str, conversation_id: str) -> str:
+        """The other participant of a DM conversation; only its two participants may use it."""
         participants = dm_participants(conversation_id)
-        if participants is not None:
-            if username.lower() not in participants:
-                raise forbidden("This conversation is private.")
+        if username.lower() not in participants:
+            raise forbidden("This conversation is private.")
+        first, second = participants
+        return second if first == username.lower() else first
+
+    def _ensure_can_read(self, username: str, conversation_id: str) -> None:
+        if dm_participants(conversation_id) is not None:
+            self._dm_partner(username, conversation_id)
             return
         self._room(conversation_id)
         if not self.storage.is_member(conversation_id, username):
@@ -144,10 +150,8 @@ class ChatService:
 
     def join(self, connection_id: str, frame: JoinFrame, notifier: Notifier) -> None:
         username = self._username(connection_id)
-        participants = dm_participants(frame.room)
-        if participants is not None:
-            if username.lower() not in participants:
-                raise forbidden("This conversation is private.")
+        if dm_participants(frame.room) is not None:
+            self._dm_partner(username, frame.room)
             raise invalid("Direct messages need no join: use history to read them.", {"room": "is a DM"})
         room = self._room(frame.room)
         joined_at = now_iso()
@@ -181,18 +185,15 @@ class ChatService:
 
     def _new_message(self, room: str, sender: str, text: str, client_id: str | None) -> tuple[dict, str | None]:
         moment = time.time()
-        message = {"id": str(ULID.from_timestamp(moment)), "room": room, "sender": sender, "text": text,
+        message = {"id": message_id(moment), "room": room, "sender": sender, "text": text,
                    "ts": now_iso(moment), "client_id": client_id}
         client_key = f"client#{room}#{sender.lower()}#{client_id}" if client_id else None
         return message, client_key
 
     def send(self, connection_id: str, frame: SendFrame, notifier: Notifier) -> None:
-        participants = dm_participants(frame.room)
-        if participants is not None:
+        if dm_participants(frame.room) is not None:
             username = self._username(connection_id)
-            if username.lower() not in participants:
-                raise forbidden("This conversation is private.")
-            other = participants[1] if participants[0] == username.lower() else participants[0]
+            other = self._dm_partner(username, frame.room)
             self.dm(connection_id, DmFrame(action="dm", to=other, text=frame.text, client_id=frame.client_id),
                     notifier, username)
             return
@@ -231,12 +232,9 @@ class ChatService:
         notifier.send(connection_id, frames.history(frame.room, messages, more))
 
     def typing(self, connection_id: str, frame: TypingFrame, notifier: Notifier) -> None:
-        participants = dm_participants(frame.room)
-        if participants is not None:
+        if dm_participants(frame.room) is not None:
             username = self._username(connection_id)
-            if username.lower() not in participants:
-                raise forbidden("This conversation is private.")
-            other = participants[1] if participants[0] == username.lower() else participants[0]
+            other = self._dm_partner(username, frame.room)
             notifier.broadcast(self.storage.connection_ids_of_user(other), frames.typing(frame.room, username))
             return
         subscription = self.storage.subscription(connection_id, frame.room)
