@@ -24,7 +24,8 @@ def _runtime():
 
 
 def _error_response(error: ChatError) -> Response:
-    return Response(body=error.body(), status_code=error.status)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    return Response(body=error.body(), status_code=error.status, headers=headers)
 
 
 def _unavailable(error: Exception) -> ChatError:
@@ -86,7 +87,8 @@ def register():
 @contract_errors
 def login():
     from chalicelib.models import LoginRequest
-    return _runtime().chat().login(_body(LoginRequest))
+    source_ip = app.current_request.context.get("identity", {}).get("sourceIp", "unknown")
+    return _runtime().chat().login(_body(LoginRequest), source_ip)
 
 
 @app.route("/me", methods=["GET"])
@@ -187,4 +189,5 @@ def ws_message(event):
             else:
                 error = _unavailable(error)
         notifier.send(event.connection_id, frames.error(error.code, error.message, action, client_id,
-                                                         error.fields))
+                                                         error.fields, error.retry_after))
+

@@ -8,8 +8,9 @@ from .ids import message_id
 from .errors import ChatError, forbidden, invalid, not_found
 from .models import (MAX_HISTORY_PAGE, CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame,
                      LeaveFrame, LoginRequest, PingFrame, RegisterRequest, SendFrame, TypingFrame)
+from .config import settings
 from .notifier import Notifier
-from .storage import Storage, dm_id, dm_participants
+from .storage import FrameBudgetSpent, Storage, dm_id, dm_participants
 
 
 def now_iso(seconds: float | None = None) -> str:
@@ -42,10 +43,22 @@ class ChatService:
         self.storage.create_user(user)
         return {"token": auth.issue_token(user["username"]), "user": public_user(user, user["username"])}
 
-    def login(self, request: LoginRequest) -> dict:
+    def login(self, request: LoginRequest, source_ip: str) -> dict:
+        """Checks credentials; too many failures for the name or from the address lock both out
+        for the rest of the window, before any password is checked."""
+        config = settings()
         name = request.username.strip()
+        now = time.time()
+        window = int(now // config.login_failure_window_seconds)
+        window_end = (window + 1) * config.login_failure_window_seconds
+        subjects = [f"user:{name.lower()}", f"ip:{source_ip}"]
+        if max(self.storage.failure_counts(subjects, window).values()) >= config.login_failure_limit:
+            raise ChatError("rate_limited", "Too many failed logins; try again later.",
+                            retry_after=max(1, int(window_end - now)))
         user = self.storage.user_by_email(name) if "@" in name else self.storage.user_by_username(name)
         if not auth.password_matches(request.password, user["password_hash"] if user else None):
+            for subject in subjects:
+                self.storage.count_failure(subject, window, int(window_end) + 60)
             raise ChatError("invalid_credentials", "Wrong username or password.")
         return {"token": auth.issue_token(user["username"]), "user": public_user(user, user["username"])}
 
@@ -134,6 +147,35 @@ class ChatService:
         notifier.broadcast([item["connection_id"] for item in remaining],
                            frames.presence(room_id, username, "left"))
 
+    def _budget(self, connection_id: str, room_id: str | None = None) -> tuple[str, dict, int]:
+        """Reads the connection: refuses unknown connections, rooms it has not joined and
+        spent budgets; returns the username and the update that counts this frame."""
+        config = settings()
+        window = int(time.time() // config.ws_rate_window_seconds)
+        connection = self.storage.connection(connection_id)
+        if connection is None:
+            raise ChatError("unauthorized", "This connection is not registered; reconnect.")
+        if room_id is not None and room_id not in connection.get("rooms", ()):
+            self._room(room_id)
+            raise forbidden("Join the room first.")
+        if connection.get("win") == window and connection.get("frames", 0) >= config.ws_rate_limit:
+            raise self._rate_limited(window)
+        counter = self.storage.frame_counter(connection_id, connection.get("win"), window, config.ws_rate_limit)
+        return connection["username"], counter, window
+
+    @staticmethod
+    def _rate_limited(window: int) -> ChatError:
+        config = settings()
+        retry_after = (window + 1) * config.ws_rate_window_seconds - int(time.time())
+        return ChatError("rate_limited", f"At most {config.ws_rate_limit} messages every "
+                         f"{config.ws_rate_window_seconds} seconds; slow down.", retry_after=max(1, retry_after))
+
+    def _store(self, message: dict, client_key, counter: dict, window: int, **extra) -> dict:
+        try:
+            return self.storage.put_message(message, client_key, counter=counter, **extra)[0]
+        except FrameBudgetSpent:
+            raise self._rate_limited(window) from None
+
     def _username(self, connection_id: str) -> str:
         connection = self.storage.connection(connection_id)
         if connection is None:
@@ -195,19 +237,16 @@ class ChatService:
             username = self._username(connection_id)
             other = self._dm_partner(username, frame.room)
             self.dm(connection_id, DmFrame(action="dm", to=other, text=frame.text, client_id=frame.client_id),
-                    notifier, username)
+                    notifier)
             return
-        subscription = self.storage.subscription(connection_id, frame.room)
-        if subscription is None:
-            self._room(frame.room)
-            raise forbidden("Join the room before sending to it.")
-        message, client_key = self._new_message(frame.room, subscription["username"], frame.text, frame.client_id)
-        stored, _ = self.storage.put_message(message, client_key, touch_room=True)
+        username, counter, window = self._budget(connection_id, frame.room)
+        message, client_key = self._new_message(frame.room, username, frame.text, frame.client_id)
+        stored = self._store(message, client_key, counter, window, touch_room=True)
         recipients = self.storage.connections_in_room(frame.room)
         notifier.broadcast([item["connection_id"] for item in recipients], frames.message(stored))
 
-    def dm(self, connection_id: str, frame: DmFrame, notifier: Notifier, username: str | None = None) -> None:
-        username = username or self._username(connection_id)
+    def dm(self, connection_id: str, frame: DmFrame, notifier: Notifier) -> None:
+        username, counter, window = self._budget(connection_id)
         recipient = self.storage.user_by_username(frame.to)
         if recipient is None:
             raise not_found("No such user.")
@@ -219,7 +258,7 @@ class ChatService:
                     "last_message_at": message["ts"]}]
         if members[0]["member"] == members[1]["member"]:
             members = members[:1]
-        stored, _ = self.storage.put_message(message, client_key, touch_room=False, dm_members=members)
+        stored = self._store(message, client_key, counter, window, touch_room=False, dm_members=members)
         recipients = self.storage.connection_ids_of_user(username)
         if recipient["username_key"] != username.lower():
             recipients += self.storage.connection_ids_of_user(recipient["username"])
@@ -232,14 +271,14 @@ class ChatService:
         notifier.send(connection_id, frames.history(frame.room, messages, more))
 
     def typing(self, connection_id: str, frame: TypingFrame, notifier: Notifier) -> None:
-        if dm_participants(frame.room) is not None:
-            username = self._username(connection_id)
+        is_dm = dm_participants(frame.room) is not None
+        username, counter, window = self._budget(connection_id, None if is_dm else frame.room)
+        if not self.storage.count_frame(counter):
+            raise self._rate_limited(window)
+        if is_dm:
             other = self._dm_partner(username, frame.room)
             notifier.broadcast(self.storage.connection_ids_of_user(other), frames.typing(frame.room, username))
             return
-        subscription = self.storage.subscription(connection_id, frame.room)
-        if subscription is None:
-            raise forbidden("Join the room first.")
         present = self.storage.connections_in_room(frame.room)
         notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] != connection_id],
-                           frames.typing(frame.room, subscription["username"]))
+                           frames.typing(frame.room, username))

@@ -17,6 +17,12 @@ class Settings:
     # Set only by the local server: API Gateway's management API is then served
     # over plain http by it, which Chalice's own client cannot reach.
     ws_management_url: str | None
+    # Frames (send, dm, typing) one connection may send per window, and failed logins
+    # per username and per source address per window.
+    ws_rate_limit: int
+    ws_rate_window_seconds: int
+    login_failure_limit: int
+    login_failure_window_seconds: int
 
 
 @lru_cache(maxsize=1)
@@ -32,4 +38,8 @@ def settings() -> Settings:
         jwt_secret=env.get("JWT_SECRET") or None,
         jwt_secret_param=env.get("JWT_SECRET_PARAM") or None,
         ws_management_url=env.get("WS_MANAGEMENT_URL") or None,
+        ws_rate_limit=int(env.get("WS_RATE_LIMIT", "20")),
+        ws_rate_window_seconds=int(env.get("WS_RATE_WINDOW_SECONDS", "10")),
+        login_failure_limit=int(env.get("LOGIN_FAILURE_LIMIT", "10")),
+        login_failure_window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
     )

@@ -19,11 +19,12 @@ STATUS = {
 
 
 class ChatError(Exception):
-    def __init__(self, code: str, message: str, fields: dict | None = None):
+    def __init__(self, code: str, message: str, fields: dict | None = None, retry_after: int | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
         self.fields = fields
+        self.retry_after = retry_after
 
     @property
     def status(self) -> int:

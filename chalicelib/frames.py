@@ -53,8 +53,10 @@ def pong() -> dict:
     return {"type": "pong"}
 
 
-def error(code: str, text: str, action=None, client_id=None, fields=None) -> dict:
+def error(code: str, text: str, action=None, client_id=None, fields=None, retry_after=None) -> dict:
     frame = {"type": "error", "code": code, "message": text, "action": action, "client_id": client_id}
     if fields:
         frame["fields"] = fields
+    if retry_after:
+        frame["retry_after"] = retry_after
     return frame

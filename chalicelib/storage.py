@@ -52,6 +52,10 @@ def _cancellation_reasons(error: ClientError) -> list[dict] | None:
     return error.response.get("CancellationReasons", [])
 
 
+class FrameBudgetSpent(Exception):
+    """The connection has sent its allowance of frames for the current window."""
+
+
 def dm_participants(conversation_id: str) -> tuple[str, str] | None:
     parts = conversation_id.split(":")
     if len(parts) == 3 and parts[0] == "dm":
@@ -208,11 +212,13 @@ class Storage:
 
     # -- messages ----------------------------------------------------------------
     def put_message(self, message: dict, client_key: str | None, touch_room: bool,
-                    dm_members: list[dict] = ()) -> tuple[dict, bool]:
-        """Stores a message in one transaction with what goes with it.
+                    dm_members: list[dict] = (), counter: dict | None = None) -> tuple[dict, bool]:
+        """Stores a message in one transaction with what goes with it, counting it in the
+        sender's frame budget (`counter`, from frame_counter) when given.
 
         Returns (message, True), or (the message stored earlier, False) when the
-        sender's client_id was already used in this conversation.
+        sender's client_id was already used in this conversation; raises
+        FrameBudgetSpent when the budget's condition failed.
         """
         item = {"conversation_id": message["room"], "message_id": message["id"], "sender": message["sender"],
                 "text": message["text"], "ts": message["ts"], "client_id": message.get("client_id")}
@@ -232,14 +238,21 @@ class Storage:
         for member in dm_members:
             writes.append({"Put": {"TableName": self.rooms, "Item": _dump(
                 {"room_id": message["room"], "item": f"member#{member['member']}", **member})}})
+        if counter:
+            writes.append({"Update": counter})
         try:
             self.client.transact_write_items(TransactItems=writes)
         except ClientError as error:
             reasons = _cancellation_reasons(error)
-            if reasons and client_key and reasons[0].get("Item"):
+            if not reasons:
+                raise
+            failed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+            if client_key and failed[0] and reasons[0].get("Item"):
                 stored = _load(reasons[0]["Item"])
                 return self._message(stored, stored["original_room"], stored["original_id"]), False
-            if reasons and touch_room and reasons[-1 - len(dm_members)].get("Code") == "ConditionalCheckFailed":
+            if counter and failed[-1]:
+                raise FrameBudgetSpent() from None
+            if touch_room and any(failed):
                 raise ChatError("not_found", "That room does not exist.") from None
             raise
         return message, True
@@ -291,23 +304,70 @@ class Storage:
                                         Key=_dump({"connection_id": connection_id, "item": "connection"}))
         return _load(response.get("Item"))
 
-    def subscription(self, connection_id: str, room_id: str) -> dict | None:
-        """The connection's subscription to a room (with its username), if it joined it."""
-        response = self.client.get_item(TableName=self.connections,
-                                        Key=_dump({"connection_id": connection_id, "item": f"room#{room_id}"}))
-        return _load(response.get("Item"))
-
     def subscribe(self, connection_id: str, room_id: str, username: str, joined_at: str) -> None:
-        self.client.put_item(TableName=self.connections, Item=_dump({
-            "connection_id": connection_id, "item": f"room#{room_id}", "room_id": room_id,
-            "username": username, "joined_at": joined_at,
-            "expires_at": int(time.time()) + CONNECTION_TTL_SECONDS}))
+        """Joins a connection to a room: its subscription item (found by room through the
+        by-room index) and the room set on the connection item (checked on every send)."""
+        self.client.transact_write_items(TransactItems=[
+            {"Put": {"TableName": self.connections, "Item": _dump({
+                "connection_id": connection_id, "item": f"room#{room_id}", "room_id": room_id,
+                "username": username, "joined_at": joined_at,
+                "expires_at": int(time.time()) + CONNECTION_TTL_SECONDS})}},
+            {"Update": {"TableName": self.connections,
+                        "Key": _dump({"connection_id": connection_id, "item": "connection"}),
+                        "UpdateExpression": "ADD rooms :room", "ConditionExpression": "attribute_exists(connection_id)",
+                        "ExpressionAttributeValues": {":room": {"SS": [room_id]}}}},
+        ])
 
-    def unsubscribe(self, connection_id: str, room_id: str) -> bool:
-        response = self.client.delete_item(
-            TableName=self.connections, Key=_dump({"connection_id": connection_id, "item": f"room#{room_id}"}),
-            ReturnValues="ALL_OLD")
-        return "Attributes" in response
+    def unsubscribe(self, connection_id: str, room_id: str) -> None:
+        self.client.transact_write_items(TransactItems=[
+            {"Delete": {"TableName": self.connections,
+                        "Key": _dump({"connection_id": connection_id, "item": f"room#{room_id}"})}},
+            {"Update": {"TableName": self.connections,
+                        "Key": _dump({"connection_id": connection_id, "item": "connection"}),
+                        "UpdateExpression": "DELETE rooms :room", "ConditionExpression": "attribute_exists(connection_id)",
+                        "ExpressionAttributeValues": {":room": {"SS": [room_id]}}}},
+        ])
+
+    def frame_counter(self, connection_id: str, counted_window, window: int, limit: int) -> dict:
+        """The conditional update that counts one frame in the connection's budget for
+        `window`: to run alone (typing) or inside a message's transaction (send, dm)."""
+        update = {"TableName": self.connections,
+                  "Key": _dump({"connection_id": connection_id, "item": "connection"}),
+                  "ExpressionAttributeValues": _values(one=1, w=window)}
+        if counted_window == window:
+            update["UpdateExpression"] = "ADD frames :one"
+            update["ConditionExpression"] = "win = :w AND frames < :limit"
+            update["ExpressionAttributeValues"].update(_values(limit=limit))
+        else:
+            update["UpdateExpression"] = "SET win = :w, frames = :one"
+            update["ConditionExpression"] = "attribute_exists(connection_id) AND (attribute_not_exists(win) OR win <> :w)"
+        return update
+
+    def count_frame(self, counter: dict) -> bool:
+        try:
+            self.client.update_item(**counter)
+        except ClientError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    # -- login throttling --------------------------------------------------------
+    def failure_counts(self, subjects: list[str], window: int) -> dict[str, int]:
+        """Failed logins per subject ('user:alice', 'ip:1.2.3.4') in a window, in one read."""
+        keys = [_dump({"connection_id": f"limit:{subject}", "item": f"window#{window}"}) for subject in subjects]
+        response = self.client.batch_get_item(RequestItems={self.connections: {"Keys": keys}})
+        counts = dict.fromkeys(subjects, 0)
+        for item in map(_load, response.get("Responses", {}).get(self.connections, [])):
+            counts[item["connection_id"].removeprefix("limit:")] = item.get("failures", 0)
+        return counts
+
+    def count_failure(self, subject: str, window: int, expires_at: int) -> None:
+        # Kept in the connections table for its TTL; these items carry no index attributes.
+        self.client.update_item(
+            TableName=self.connections, Key=_dump({"connection_id": f"limit:{subject}", "item": f"window#{window}"}),
+            UpdateExpression="ADD failures :one SET expires_at = :expires",
+            ExpressionAttributeValues=_values(one=1, expires=expires_at))
 
     def connections_in_room(self, room_id: str) -> list[dict]:
         """[{connection_id, username}] of every connection that joined the room."""

@@ -113,8 +113,10 @@ class Gateway:
                                  headers={"Cache-Control": "no-store"})
 
     # -- REST ----------------------------------------------------------------------
-    def _call_rest(self, method, path, headers, body):
+    def _call_rest(self, method, path, headers, body, source_ip):
         with self.rest_lock:
+            # API Gateway puts the caller's address in requestContext.identity.sourceIp.
+            self.rest.event_converter.LOCAL_SOURCE_IP = source_ip
             return self.rest.handle_request(method=method, path=path, headers=headers, body=body)
 
     async def handle_rest(self, request):
@@ -122,7 +124,8 @@ class Gateway:
         path = request.rel_url.raw_path_qs[len("/api"):] or "/"
         headers = {key.lower(): value for key, value in request.headers.items()}
         try:
-            response = await self._in_lambda(self._call_rest, request.method, path, headers, body)
+            response = await self._in_lambda(self._call_rest, request.method, path, headers, body,
+                                              request.remote or "127.0.0.1")
         except LocalGatewayException:
             return web.json_response({"error": {"code": "not_found", "message": "No such endpoint."}},
                                      status=404)

@@ -14,6 +14,9 @@ os.environ.update({
     # Tests may lower the bcrypt cost; deployed stages keep 12.
     "BCRYPT_ROUNDS": "4",
     "JWT_SECRET": "test-secret-that-is-at-least-32-bytes-long!!",
+    # Tests send faster than people; the rate-limit tests set their own, lower limits.
+    "WS_RATE_LIMIT": "1000",
+    "LOGIN_FAILURE_LIMIT": "1000",
 })
 for variable in ("JWT_SECRET_PARAM", "WS_MANAGEMENT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
     os.environ.pop(variable, None)

@@ -27,10 +27,11 @@ def unique(prefix: str = "u") -> str:
 
 
 @contextlib.contextmanager
-def local_server(data_dir: Path, *extra_args: str, port: int | None = None):
-    """Runs `python -m localserver` and yields its base URL; stops it with Ctrl-C (SIGINT)."""
+def local_server(data_dir: Path, *extra_args: str, port: int | None = None, env: dict | None = None):
+    """Runs `python -m localserver` and yields its base URL; stops it with Ctrl-C (SIGINT).
+    `env` adds to the environment (e.g. lower rate limits)."""
     port = port or free_port()
-    env = {**os.environ, "BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1", **(env or {})}
     for variable in ("USERS_TABLE", "ROOMS_TABLE", "CONNECTIONS_TABLE", "MESSAGES_TABLE", "JWT_SECRET",
                      "AWS_ENDPOINT_URL_DYNAMODB"):
         env.pop(variable, None)

@@ -64,7 +64,7 @@ def test_user_actions_never_scan_and_send_makes_at_most_three_calls(service, not
     """Records the DynamoDB operations of every user action."""
     register(service, "alice")
     register(service, "bob")
-    service.login(LoginRequest(username="alice@example.com", password="password1"))
+    service.login(LoginRequest(username="alice@example.com", password="password1"), "192.0.2.1")
     room = service.create_room("alice", CreateRoomRequest(name="General"))
     service.all_rooms()
     service.room_details(room["id"])
@@ -89,7 +89,7 @@ def test_user_actions_never_scan_and_send_makes_at_most_three_calls(service, not
     service.handle("c-bob", LeaveFrame(action="leave", room=room["id"]), notifier)
     service.disconnect("c-alice", notifier)
     assert "Scan" not in calls
-    assert set(calls) <= {"GetItem", "Query", "PutItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem",
+    assert set(calls) <= {"GetItem", "BatchGetItem", "Query", "PutItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem",
                           "UpdateItem"}
 
 
@@ -102,6 +102,7 @@ def test_send_call_count_does_not_grow_with_the_room(service, notifier, calls):
     register(service, "alice")
     room = service.create_room("alice", CreateRoomRequest(name="Big"))
     for index in range(150):
+        service.storage.put_connection(f"c{index}", f"user{index}", "2026-01-01T00:00:00.000Z")
         service.storage.subscribe(f"c{index}", room["id"], f"user{index}", "2026-01-01T00:00:00.000Z")
     service.connect("c-alice", service_token("alice"))
     service.handle("c-alice", JoinFrame(action="join", room=room["id"]), notifier)

@@ -1,0 +1,53 @@
+"""Brute-force and flood limits, on a server of their own with small limits."""
+import pytest
+
+from support import Api, Ws, local_server, unique
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    env = {"LOGIN_FAILURE_LIMIT": "3", "WS_RATE_LIMIT": "5", "WS_RATE_WINDOW_SECONDS": "60"}
+    with local_server(tmp_path_factory.mktemp("limited"), env=env) as base:
+        yield base
+
+
+def test_failed_logins_lock_the_username_with_retry_after(limited):
+    api = Api(limited)
+    token, user = api.register(password="right password")
+    for _ in range(3):
+        status, body, _ = api.call("POST", "/auth/login", {"username": user["username"], "password": "wrong!!!"})
+        assert status == 401
+    status, body, headers = api.call("POST", "/auth/login",
+                                     {"username": user["username"], "password": "right password"})
+    assert status == 429 and body["error"]["code"] == "rate_limited"
+    assert 1 <= int(headers["Retry-After"]) <= 900
+    # Another user from another address is not affected; this one (same address) is.
+    status, _, _ = api.call("POST", "/auth/login", {"username": unique(), "password": "whatever1"})
+    assert status == 429
+
+
+def test_each_connection_may_send_a_limited_number_of_frames(limited):
+    api = Api(limited)
+    token, _ = api.register()
+    room = api.create_room(token)
+    client, other = Ws(limited, token), Ws(limited, token)
+    try:
+        client.request({"action": "join", "room": room["id"]}, "joined")
+        other.request({"action": "join", "room": room["id"]}, "joined")
+        for index in range(5):
+            client.send({"action": "send", "room": room["id"], "text": f"m{index}", "client_id": f"c{index}"})
+        sent = [client.expect("message")["message"]["text"] for _ in range(5)]
+        assert sent == [f"m{i}" for i in range(5)]
+        error = client.request({"action": "send", "room": room["id"], "text": "flood", "client_id": "c9"}, "error")
+        assert error["code"] == "rate_limited" and error["client_id"] == "c9" and error["retry_after"] >= 1
+        # While limited, even a retry is refused (and stores nothing); the connection stays usable.
+        error = client.request({"action": "send", "room": room["id"], "text": "m0", "client_id": "c0"}, "error")
+        assert error["code"] == "rate_limited" and error["client_id"] == "c0"
+        client.request({"action": "ping"}, "pong")
+        # The limit is per connection: the same user's other connection may still send.
+        other.request({"action": "send", "room": room["id"], "text": "other device"}, "message")
+        status, body, _ = api.call("GET", f"/chatrooms/{room['id']}/messages", token=token)
+        assert [m["text"] for m in body["messages"]] == [f"m{i}" for i in range(5)] + ["other device"]
+    finally:
+        client.close()
+        other.close()
