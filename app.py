@@ -15,6 +15,9 @@ app.api.cors = CORSConfig(allow_origin=os.environ.get("SITE_ORIGIN", "http://loc
                           allow_headers=["Authorization", "Content-Type"], max_age=600)
 
 MAX_BODY_BYTES = 16 * 1024
+# The SQS queue that big rooms hand their fan-out to (chalicelib/notifier.py); the stack
+# declares it and gives the send function its URL as FANOUT_QUEUE_URL.
+FANOUT_QUEUE = os.environ.get("FANOUT_QUEUE_NAME", "chat-fanout")
 JSON_AND_TEXT = ["application/json", "text/plain"]
 
 
@@ -191,3 +194,8 @@ def ws_message(event):
         notifier.send(event.connection_id, frames.error(error.code, error.message, action, client_id,
                                                          error.fields, error.retry_after))
 
+
+@app.on_sqs_message(queue=FANOUT_QUEUE, batch_size=1)
+def fanout_worker(event):
+    """Posts one queued batch of a big room's fan-out (at most 500 connections)."""
+    _runtime().fan_out(record.body for record in event)

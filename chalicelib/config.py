@@ -23,6 +23,10 @@ class Settings:
     ws_rate_window_seconds: int
     login_failure_limit: int
     login_failure_window_seconds: int
+    # Rooms with more connections than this hand their fan-out to the SQS workers,
+    # when a queue is configured (see notifier.py).
+    fanout_queue_url: str | None
+    fanout_batch_threshold: int
 
 
 @lru_cache(maxsize=1)
@@ -42,4 +46,6 @@ def settings() -> Settings:
         ws_rate_window_seconds=int(env.get("WS_RATE_WINDOW_SECONDS", "10")),
         login_failure_limit=int(env.get("LOGIN_FAILURE_LIMIT", "10")),
         login_failure_window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
+        fanout_queue_url=env.get("FANOUT_QUEUE_URL") or None,
+        fanout_batch_threshold=int(env.get("FANOUT_BATCH_THRESHOLD", "2000")),
     )

@@ -1,6 +1,12 @@
-"""Sends frames to WebSocket connections through API Gateway's management API."""
+"""Sends frames to WebSocket connections through API Gateway's management API.
+
+A room with more connections than settings().fanout_batch_threshold does not post from
+the handler: it queues batches of connection ids on SQS (FANOUT_QUEUE_URL) and the
+fan-out worker (app.fanout_worker) posts them, so one send never outgrows a Lambda call.
+"""
 import json
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 
@@ -11,8 +17,17 @@ from botocore.exceptions import ClientError
 from .config import settings
 
 log = logging.getLogger(__name__)
-MAX_PARALLEL_POSTS = 32
+# A post waits ~20 ms on API Gateway and costs botocore well under 1 ms of CPU, so posts
+# are I/O-bound: 64 in flight deliver 1,000 frames in 16 rounds (~0.3 s) where 32 needed
+# 32 rounds (~0.65 s). Past ~64 the CPU per post, not the waiting, sets the pace.
+# See docs/performance.md (fanout).
+MAX_PARALLEL_POSTS = 64
 _pool = ThreadPoolExecutor(max_workers=MAX_PARALLEL_POSTS, thread_name_prefix="post")
+# Connection ids per SQS message: ~8 KB of ids plus a frame of at most ~25 KB.
+FANOUT_BATCH = 500
+SQS_BATCH_ENTRIES = 10
+SQS_BATCH_BYTES = 250_000  # SQS takes at most 256 KiB per message and per batch
+_API_GATEWAY_ENDPOINT = re.compile(r"https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com/[A-Za-z0-9_-]+")
 
 
 def management_endpoint(domain_name: str, stage: str) -> str:
@@ -57,12 +72,46 @@ class Notifier:
         A gone connection is cleaned up; any other failure is logged and counted as
         not delivered, so one bad connection cannot fail the others."""
         connection_ids = list(dict.fromkeys(connection_ids))
+        data = encode(frame)
+        config = settings()
+        if config.fanout_queue_url and len(connection_ids) > config.fanout_batch_threshold:
+            return self._hand_off(config.fanout_queue_url, connection_ids, data)
+        return self.post_all(connection_ids, data)
+
+    def post_all(self, connection_ids: list[str], data: bytes) -> int:
+        """Posts the same bytes to every connection, MAX_PARALLEL_POSTS at a time."""
         if not connection_ids:
             return 0
-        data = encode(frame)
         if len(connection_ids) == 1:
             return int(self._post_logged(connection_ids[0], data))
         return sum(_pool.map(lambda cid: self._post_logged(cid, data), connection_ids))
+
+    def _hand_off(self, queue_url: str, connection_ids: list[str], data: bytes) -> int:
+        """Queues the fan-out for the workers; returns how many posts were queued or made.
+
+        Whatever SQS does not take is posted from here, so a queue outage slows a big
+        room down instead of silencing it."""
+        frame = data.decode("utf-8")
+        jobs = []
+        for start in range(0, len(connection_ids), FANOUT_BATCH):
+            batch = connection_ids[start:start + FANOUT_BATCH]
+            jobs.append((batch, json.dumps({"endpoint": self.endpoint_url, "frame": frame, "connections": batch},
+                                           separators=(",", ":"))))
+        leftovers, handed = [], 0
+        for group in _sqs_batches(jobs):
+            entries = [{"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(group)]
+            try:
+                failed = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+            except Exception as error:  # noqa: BLE001 - fall back to posting from here
+                log.warning("fan-out hand-off failed: %s", type(error).__name__)
+                failed = entries
+            failed_ids = {item["Id"] for item in failed}
+            for entry, (batch, _) in zip(entries, group):
+                if entry["Id"] in failed_ids:
+                    leftovers.extend(batch)
+                else:
+                    handed += len(batch)
+        return handed + (self.post_all(leftovers, data) if leftovers else 0)
 
     def _post_logged(self, connection_id: str, data: bytes) -> bool:
         try:
@@ -70,3 +119,35 @@ class Notifier:
         except Exception as error:  # noqa: BLE001 - one recipient must not fail the rest
             log.warning("post to %s failed: %s", connection_id, type(error).__name__)
             return False
+
+
+def _sqs_batches(jobs: list[tuple[list[str], str]]):
+    """Groups (ids, body) jobs into SendMessageBatch calls: at most 10 entries, 250 KB."""
+    group, size = [], 0
+    for job in jobs:
+        length = len(job[1].encode("utf-8"))
+        if group and (len(group) == SQS_BATCH_ENTRIES or size + length > SQS_BATCH_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(job)
+        size += length
+    if group:
+        yield group
+
+
+@lru_cache(maxsize=1)
+def _sqs():
+    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 3}))
+
+
+def fan_out_job(body: str) -> tuple[str, list[str], bytes]:
+    """(endpoint, connection ids, frame bytes) of one queued batch, checked: the worker
+    posts only to API Gateway or to the local server's own endpoint."""
+    job = json.loads(body)
+    endpoint, connection_ids, frame = job["endpoint"], job["connections"], job["frame"]
+    if not (_API_GATEWAY_ENDPOINT.fullmatch(endpoint) or endpoint == settings().ws_management_url):
+        raise ValueError("fan-out job names an unexpected endpoint")
+    if not (isinstance(connection_ids, list) and all(isinstance(item, str) for item in connection_ids)
+            and isinstance(frame, str)):
+        raise ValueError("malformed fan-out job")
+    return endpoint, connection_ids, frame.encode("utf-8")
