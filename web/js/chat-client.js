@@ -19,7 +19,7 @@ export const CLIENT_DEFAULTS = Object.freeze({
   historyTimeoutMs: 15_000,
   maxCatchUpPages: 10,
   onlineRefreshMs: 30_000,
-  roomsRefreshMs: 60_000,
+  roomsRefreshMs: 30_000,
   outboxCheckMs: 5_000,
   resendAfterMs: 15_000,
   presenceRefreshDelayMs: 1_000,
@@ -535,7 +535,15 @@ export class ChatClient extends Emitter {
     if (!room || typeof frame.user !== 'string') return;
     if (!this.members.has(room)) this.members.set(room, new Set());
     const members = this.members.get(room);
-    if (frame.status === 'joined') members.add(frame.user);
+    if (frame.status === 'joined') {
+      members.add(frame.user);
+      if (!this.online.some((name) => sameUser(name, frame.user))) {
+        // Present in a room means online; the next refresh confirms it.
+        this.online = [...this.online, frame.user]
+          .sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
+        this.emit('change', { what: 'online' });
+      }
+    }
     else if (frame.status === 'left') {
       for (const name of [...members]) if (sameUser(name, frame.user)) members.delete(name);
       this.typing.clear(room, frame.user);

@@ -77,7 +77,11 @@ export class ChatView {
     this.cleanups.push(client.on('notice', ({ text, kind }) => this.notify(text, kind)));
 
     this._listen(els.logoutButton, 'click', () => this.onLogout());
-    this._listen(els.menuButton, 'click', () => this._setDrawer(!this.root.classList.contains('drawer-open')));
+    this._listen(els.menuButton, 'click', () => {
+      const open = !this.root.classList.contains('drawer-open');
+      this._setDrawer(open);
+      if (open) this._refreshLists();
+    });
     this._listen(els.emptyOpenDrawer, 'click', () => this._setDrawer(true));
     this._listen(els.drawerClose, 'click', () => this._setDrawer(false, true));
     this._listen(els.drawerBackdrop, 'click', () => this._setDrawer(false, true));
@@ -152,9 +156,22 @@ export class ChatView {
       if (els.composerInput.value.trim()) client.notifyTyping();
     });
 
-    this._listen(document, 'visibilitychange', () => client.setVisible(!document.hidden));
+    this._listen(document, 'visibilitychange', () => {
+      client.setVisible(!document.hidden);
+      if (!document.hidden) this._refreshLists();
+    });
+    this._listen(window, 'focus', () => this._refreshLists());
     this._listen(window, 'online', () => client.setNetwork(true));
     this._listen(window, 'offline', () => client.setNetwork(false));
+  }
+
+  /** Rooms and online users are polled; also refresh them when the user comes back. */
+  _refreshLists() {
+    const now = Date.now();
+    if (this.lastListRefresh && now - this.lastListRefresh < 5000) return;
+    this.lastListRefresh = now;
+    this.client.refreshRooms().catch(() => {});
+    this.client.refreshOnline().catch(() => {});
   }
 
   openConversation(conv) {
@@ -225,7 +242,7 @@ export class ChatView {
       form.hidden = true;
       this.els.newRoomToggle.setAttribute('aria-expanded', 'false');
       this._afterOpen();
-      this.els.composerInput.focus();
+      this._focusComposerWhenJoined();
     } catch (error) {
       const fields = {};
       for (const [name, reason] of Object.entries(error.fields ?? {})) fields[name] = reason;
@@ -245,7 +262,14 @@ export class ChatView {
     const conv = this.client.active;
     if (!conv || isDmId(conv)) return;
     this.client.join(conv);
+    this._focusComposerWhenJoined();
     this.render();
+  }
+
+  /** The composer appears once the server confirms the join: keyboard focus goes there then. */
+  _focusComposerWhenJoined() {
+    this.focusComposerFor = this.client.active;
+    this.els.convTitle.focus();
   }
 
   _send() {
@@ -384,7 +408,8 @@ export class ChatView {
     const joining = client.isJoining(conv);
     const connected = client.status === 'connected';
 
-    setText(els.convTitle, dm ? info.title : info.title);
+    setText(els.convTitle, info.title);
+    els.convTitle.title = info.title;
     els.convPane.classList.toggle('is-dm', dm);
     let subtitle = info.description;
     if (dm) {
@@ -404,6 +429,16 @@ export class ChatView {
     setText(els.joinHintButton, joining ? 'Joining…' : 'Join room');
     show(els.joinHint, !dm && !member);
     show(els.composer, member);
+    if (this.focusComposerFor) {
+      if (this.focusComposerFor !== conv) this.focusComposerFor = null;
+      else if (member) {
+        this.focusComposerFor = null;
+        // Only if the user has not moved on meanwhile.
+        if (document.activeElement === els.convTitle || document.activeElement === document.body) {
+          queueMicrotask(() => els.composerInput.focus());
+        }
+      }
+    }
 
     // Online members of the room
     const members = [...(client.members.get(conv) ?? [])]
@@ -425,8 +460,9 @@ export class ChatView {
     setText(els.typing, typingText(client.typingIn(conv)));
 
     // Composer
-    els.composerInput.placeholder = connected ? `Message ${dm ? info.title : info.title}`
-      : 'Offline: messages will be sent when reconnected';
+    let placeholder = info.title.length <= 24 ? `Message ${info.title}` : 'Write a message…';
+    if (!connected) placeholder = 'Offline: messages are sent when reconnected';
+    if (els.composerInput.placeholder !== placeholder) els.composerInput.placeholder = placeholder;
 
     this._renderMessages(conv, member);
   }
