@@ -71,3 +71,13 @@ def test_session_survives_reload_but_not_a_new_tab_session(pages, unique):
     # A fresh browser context has no session: it shows the sign-in form.
     other = pages.new()
     expect(other.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_rate_limited_sign_in_says_so(pages):
+    page = pages.new()
+    page.route("**/api/auth/login", lambda route: route.fulfill(
+        status=429, headers={"Retry-After": "30", "Content-Type": "application/json"},
+        body=json.dumps({"error": {"code": "rate_limited", "message": "Too many requests."}})))
+    login(page, "someone", "whatever-password")
+    expect(page.locator("#login-error")).to_have_text("Too many attempts. Please wait 30 seconds and try again.")
+    expect(page.get_by_role("button", name="Sign in")).to_be_enabled()

@@ -21,6 +21,41 @@ OVERFLOW_CHECK = """() => {
 }"""
 
 
+# WCAG AA: the contrast of each visible piece of text against the background behind it.
+CONTRAST_CHECK = """() => {
+  const parse = (c) => { const m = c.match(/[\\d.]+/g).map(Number); return { r: m[0], g: m[1], b: m[2], a: m.length > 3 ? m[3] : 1 }; };
+  const lum = ({ r, g, b }) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (let node = el; node; node = node.parentElement) {
+      const bg = parse(getComputedStyle(node).backgroundColor);
+      if (bg.a > 0) return bg;
+    }
+    return { r: 255, g: 255, b: 255, a: 1 };
+  };
+  const failures = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const hasText = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    if (!hasText || !el.checkVisibility({ visibilityProperty: true, opacityProperty: true })) continue;
+    if (el.closest('.visually-hidden, [inert]')) continue;
+    const style = getComputedStyle(el);
+    const fg = parse(style.color);
+    const ratio = ((a, b) => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05))(lum(fg), lum(background(el)));
+    const size = parseFloat(style.fontSize);
+    const large = size >= 24 || (size >= 18.66 && Number(style.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) failures.push(`${el.tagName}.${el.className} "${el.textContent.trim().slice(0, 30)}": ${ratio.toFixed(2)}`);
+  }
+  return failures;
+}"""
+
+
+def assert_contrast(page):
+    failures = page.evaluate(CONTRAST_CHECK)
+    assert not failures, failures
+
+
 def assert_no_horizontal_overflow(page):
     result = page.evaluate(OVERFLOW_CHECK)
     assert result["scrollWidth"] <= result["width"], result
@@ -34,6 +69,7 @@ def test_layouts_at_phone_tablet_and_desktop_sizes(pages, unique, screenshots_di
     # Phone: the sign-in page fits.
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     assert_no_horizontal_overflow(page)
+    assert_contrast(page)
     page.screenshot(path=screenshots_dir / "phone-sign-in.png")
 
     register(page, name)
@@ -47,6 +83,7 @@ def test_layouts_at_phone_tablet_and_desktop_sizes(pages, unique, screenshots_di
     expect(menu).to_have_attribute("aria-expanded", "true")
     expect(page.get_by_role("button", name="Close")).to_be_focused()
     assert_no_horizontal_overflow(page)
+    assert_contrast(page)
     page.screenshot(path=screenshots_dir / "phone-drawer.png")
     page.keyboard.press("Escape")
     expect(sidebar).to_be_hidden()  # slid out, then visibility: hidden (out of the tab order)
@@ -105,6 +142,7 @@ def test_layouts_at_phone_tablet_and_desktop_sizes(pages, unique, screenshots_di
     expect(members).to_be_visible()
     expect(page.locator("#members-toggle")).to_be_hidden()
     assert_no_horizontal_overflow(page)
+    assert_contrast(page)
     page.screenshot(path=screenshots_dir / "desktop.png")
 
     # Back to the phone: the drawer is closed again.

@@ -50,7 +50,13 @@ class App {
     });
     this.auth = new AuthView({ api: this.api, onAuthenticated: (data) => this.signedIn(data) });
     window.addEventListener('hashchange', () => {
-      if (!this.session) this.auth.show(this._authMode(), null);
+      if (!this.session) {
+        this.auth.show(this._authMode(), null);
+        return;
+      }
+      // A #/c/<id> link (or the back button) opens that conversation.
+      const conv = this._hashConversation();
+      if (conv && this.chatView && conv !== this.client?.active) this.chatView.openConversation(conv);
     });
   }
 
@@ -112,18 +118,20 @@ class App {
     };
     if (navigator.onLine === false) client.setNetwork(false);
     const started = client.start();
-    const match = window.location.hash.match(/^#\/c\/(.+)$/);
-    if (match) {
+    const conv = this._hashConversation();
+    if (conv) {
       await started;
-      if (this.client === client) {
-        let conv = null;
-        try {
-          conv = decodeURIComponent(match[1]);
-        } catch {
-          conv = null;
-        }
-        if (conv) this.chatView.openConversation(conv);
-      }
+      if (this.client === client) this.chatView.openConversation(conv);
+    }
+  }
+
+  _hashConversation() {
+    const match = window.location.hash.match(/^#\/c\/(.+)$/);
+    if (!match) return null;
+    try {
+      return decodeURIComponent(match[1]);
+    } catch {
+      return null;
     }
   }
 
