@@ -4,7 +4,12 @@
 - `/api/...` runs the Chalice REST routes through Chalice's LocalGateway;
 - `/ws` is a WebSocket endpoint that builds the events API Gateway sends and calls the
   same Chalice handlers, routing on the frame's `action`;
-- `/@connections/{id}` is the management API that the handlers' boto3 client posts to.
+- `/@connections/{id}` is the management API that the handlers' boto3 client posts to;
+- `/api/openapi.json` serves docs/openapi.json (made by `python -m localserver.openapi --write`).
+
+Local-only extension, not in AWS's management API: `GET /@connections` lists the open
+connections (id, username, connectedAt) to loopback callers, so tests can close a
+chosen client's connection from the server side with `DELETE /@connections/{id}`.
 """
 import asyncio
 import base64
@@ -28,6 +33,8 @@ API_ID = "local"
 # The routes the stack declares; any other action goes to $default, as in API Gateway.
 NAMED_ROUTES = {"join", "leave", "send", "dm", "history", "typing", "ping"}
 FRAME_LIMIT = 32 * 1024
+OPENAPI_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
+LOOPBACK = ("127.0.0.1", "::1")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -42,6 +49,15 @@ def _now_iso() -> str:
 def _new_connection_id() -> str:
     # API Gateway's ids look like this: 12 base64 characters ending in '='.
     return base64.b64encode(os.urandom(8)).decode()[:11] + "="
+
+
+def _token_subject(token: str | None) -> str | None:
+    """The `sub` of a token that $connect has just accepted (so it is genuine), for the listing."""
+    try:
+        payload = token.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("sub")
+    except (AttributeError, IndexError, ValueError):
+        return None
 
 
 def content_security_policy(origin_ws: str) -> str:
@@ -76,11 +92,13 @@ class Gateway:
 
     def web_app(self) -> web.Application:
         application = web.Application(client_max_size=1024 * 1024, middlewares=[self._headers])
+        application.router.add_get("/api/openapi.json", self.openapi_document)
         application.router.add_route("*", "/api/{tail:.*}", self.handle_rest)
         application.router.add_get("/ws", self.handle_websocket)
         application.router.add_post("/@connections/{connection_id}", self.post_to_connection)
         application.router.add_delete("/@connections/{connection_id}", self.delete_connection)
         application.router.add_get("/@connections/{connection_id}", self.get_connection)
+        application.router.add_get("/@connections", self.list_connections)
         application.router.add_get("/config.json", self.config_json)
         application.router.add_get("/", self.index)
         if self.web_dir.is_dir():
@@ -113,6 +131,11 @@ class Gateway:
                                  headers={"Cache-Control": "no-store"})
 
     # -- REST ----------------------------------------------------------------------
+    async def openapi_document(self, request):
+        if not OPENAPI_DOCUMENT.exists():
+            return web.json_response({"error": {"code": "not_found", "message": "No such endpoint."}}, status=404)
+        return web.FileResponse(OPENAPI_DOCUMENT, headers={"Content-Type": "application/json"})
+
     def _call_rest(self, method, path, headers, body, source_ip):
         with self.rest_lock:
             # API Gateway puts the caller's address in requestContext.identity.sourceIp.
@@ -180,6 +203,7 @@ class Gateway:
         socket = web.WebSocketResponse(max_msg_size=FRAME_LIMIT, autoping=True)
         await socket.prepare(request)
         entry = {"socket": socket, "connected_at": _now_iso(), "last_active": time.monotonic(),
+                 "username": _token_subject(request.query.get("token")),
                  "started": time.monotonic(), "request": request, "lock": asyncio.Lock()}
         self.sockets[connection_id] = entry
         watchdog = asyncio.create_task(self._watch_limits(connection_id))
@@ -245,6 +269,14 @@ class Gateway:
             return self._gone(connection_id)
         await entry["socket"].close(code=1000, message=b"Closed by the server")
         return web.Response(status=204)
+
+    async def list_connections(self, request):
+        """Local-only: the open connections, for tests that close one from the server side."""
+        if request.remote not in LOOPBACK:
+            return web.json_response({"message": "Forbidden"}, status=403)
+        return web.json_response({"Connections": [
+            {"ConnectionId": connection_id, "Username": entry["username"], "ConnectedAt": entry["connected_at"]}
+            for connection_id, entry in list(self.sockets.items())]})
 
     async def get_connection(self, request):
         connection_id = request.match_info["connection_id"]
