@@ -93,7 +93,8 @@ class Gateway:
     def web_app(self) -> web.Application:
         application = web.Application(client_max_size=1024 * 1024, middlewares=[self._headers])
         application.router.add_get("/api/openapi.json", self.openapi_document)
-        application.router.add_route("*", "/api/{tail:.*}", self.handle_rest)
+        # [\s\S], not '.': a path with an encoded newline (%0A) is still the API's to answer.
+        application.router.add_route("*", r"/api/{tail:[\s\S]*}", self.handle_rest)
         application.router.add_get("/ws", self.handle_websocket)
         application.router.add_post("/@connections/{connection_id}", self.post_to_connection)
         application.router.add_delete("/@connections/{connection_id}", self.delete_connection)
