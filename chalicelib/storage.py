@@ -86,27 +86,31 @@ class Storage:
         self.messages = config.messages_table
 
     # -- users -------------------------------------------------------------------
-    def create_user(self, user: dict) -> None:
-        """Stores a new user; raises conflict naming the field that is taken."""
-        email_lock = {"username_key": f"email:{user['email_key']}", "owner": user["username_key"]}
+    def _put_new(self, table: str, key_attribute: str, items: list[dict]) -> list[bool] | None:
+        """Puts items that must not exist yet, all or none. Returns None when stored,
+        else which of the items already existed."""
         try:
             self.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.users, "Item": _dump(user),
-                         "ConditionExpression": "attribute_not_exists(username_key)"}},
-                {"Put": {"TableName": self.users, "Item": _dump(email_lock),
-                         "ConditionExpression": "attribute_not_exists(username_key)"}},
-            ])
+                {"Put": {"TableName": table, "Item": _dump(item),
+                         "ConditionExpression": f"attribute_not_exists({key_attribute})"}} for item in items])
         except ClientError as error:
             reasons = _cancellation_reasons(error)
             if reasons is None:
                 raise
-            codes = [reason.get("Code") for reason in reasons]
-            if codes[0] == "ConditionalCheckFailed":
-                raise ChatError("conflict", "That username is taken.", {"username": "is taken"}) from None
-            if codes[1] == "ConditionalCheckFailed":
-                raise ChatError("conflict", "That email is already registered.",
-                                {"email": "is already registered"}) from None
-            raise
+            existed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+            if not any(existed):
+                raise  # cancelled for another reason, e.g. a concurrent transaction
+            return existed
+        return None
+
+    def create_user(self, user: dict) -> None:
+        """Stores a new user; raises conflict naming the field that is taken."""
+        email_lock = {"username_key": f"email:{user['email_key']}", "owner": user["username_key"]}
+        existed = self._put_new(self.users, "username_key", [user, email_lock])
+        if existed and existed[0]:
+            raise ChatError("conflict", "That username is taken.", {"username": "is taken"})
+        if existed:
+            raise ChatError("conflict", "That email is already registered.", {"email": "is already registered"})
 
     def user_by_username(self, username: str) -> dict | None:
         response = self.client.get_item(TableName=self.users,
@@ -124,17 +128,8 @@ class Storage:
     def create_room(self, room: dict) -> None:
         item = {**room, "item": "room", "kind": "room"}
         name_lock = {"room_id": f"name:{room['name_key']}", "item": "room", "owner": room["room_id"]}
-        try:
-            self.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.rooms, "Item": _dump(name_lock),
-                         "ConditionExpression": "attribute_not_exists(room_id)"}},
-                {"Put": {"TableName": self.rooms, "Item": _dump(item),
-                         "ConditionExpression": "attribute_not_exists(room_id)"}},
-            ])
-        except ClientError as error:
-            if _cancellation_reasons(error) is None:
-                raise
-            raise ChatError("conflict", "A room with that name exists.", {"name": "is taken"}) from None
+        if self._put_new(self.rooms, "room_id", [name_lock, item]):
+            raise ChatError("conflict", "A room with that name exists.", {"name": "is taken"})
 
     def room(self, room_id: str) -> dict | None:
         response = self.client.get_item(TableName=self.rooms, Key=_dump({"room_id": room_id, "item": "room"}))

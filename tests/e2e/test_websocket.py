@@ -10,6 +10,11 @@ from websockets.sync.client import connect
 from support import Ws, local_server, unique
 
 
+def join(room: dict, *clients) -> None:
+    for client in clients:
+        client.request({"action": "join", "room": room["id"]}, "joined")
+
+
 @pytest.fixture
 def trio(api):
     """Three users and a room the first one created."""
@@ -44,8 +49,7 @@ def test_send_reaches_every_connection_in_the_room_only(api, ws, trio):
     (ta, a), (tb, b), (tc, c) = trio[0]
     room = trio[1]
     alice, alice_phone, bob, carol = ws(ta), ws(ta), ws(tb), ws(tc)
-    for client in (alice, alice_phone, bob):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, alice_phone, bob)
     alice.send({"action": "send", "room": room["id"], "text": "  hello <b>all</b>  ", "client_id": "c-1"})
     frames = [client.expect("message") for client in (alice, alice_phone, bob)]
     message = frames[0]["message"]
@@ -76,8 +80,7 @@ def test_retried_send_with_the_same_client_id_is_stored_once(api, ws, trio):
     (ta, _), (tb, _), _ = trio[0]
     room = trio[1]
     alice, bob = ws(ta), ws(tb)
-    for client in (alice, bob):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob)
     alice.expect("presence")
     frame = {"action": "send", "room": room["id"], "text": "once", "client_id": "retry-1"}
     first = alice.request(frame, "message")["message"]
@@ -94,8 +97,7 @@ def test_client_ids_are_per_sender(api, ws, trio):
     (ta, _), (tb, _), _ = trio[0]
     room = trio[1]
     alice, bob = ws(ta), ws(tb)
-    for client in (alice, bob):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob)
     mine = alice.request({"action": "send", "room": room["id"], "text": "a", "client_id": "same"}, "message")
     bob.send({"action": "send", "room": room["id"], "text": "b", "client_id": "same"})
     frames = [bob.expect("message"), bob.expect("message")]
@@ -159,8 +161,7 @@ def test_rejoin_with_after_returns_exactly_the_missed_messages(api, ws, trio):
     (ta, _), (tb, b), _ = trio[0]
     room = trio[1]
     alice, bob = ws(ta), ws(tb)
-    for client in (alice, bob):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob)
     seen = bob.request({"action": "send", "room": room["id"], "text": "before"}, "message")["message"]
     assert alice.expect("message")["message"] == seen
     bob.close()
@@ -178,8 +179,7 @@ def test_typing_goes_to_the_others_in_the_room(api, ws, trio):
     (ta, a), (tb, _), (tc, _) = trio[0]
     room = trio[1]
     alice, bob, carol = ws(ta), ws(tb), ws(tc)
-    for client in (alice, bob):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob)
     alice.send({"action": "typing", "room": room["id"]})
     assert bob.expect("typing") == {"type": "typing", "room": room["id"], "user": a["username"]}
     alice.silent("typing")
@@ -191,8 +191,7 @@ def test_leave_ends_membership_and_announces(api, ws, trio):
     (ta, a), (tb, b), _ = trio[0]
     room = trio[1]
     alice, bob, bob_phone = ws(ta), ws(tb), ws(tb)
-    for client in (alice, bob, bob_phone):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob, bob_phone)
     bob.send({"action": "leave", "room": room["id"]})
     assert bob.expect("left") == {"type": "left", "room": room["id"]}
     assert bob_phone.expect("left") == {"type": "left", "room": room["id"]}
@@ -210,8 +209,7 @@ def test_presence_lasts_while_any_connection_of_the_user_is_in_the_room(api, ws,
     (ta, _), (tb, b), _ = trio[0]
     room = trio[1]
     alice, bob, bob_phone = ws(ta), ws(tb), ws(tb)
-    for client in (alice, bob, bob_phone):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob, bob_phone)
     bob.close()
     alice.silent("presence", seconds=1, status="left")
     bob_phone.close()
@@ -256,8 +254,7 @@ def test_gone_connections_are_removed_without_failing_the_send(api, ws, trio, se
     (ta, _), (tb, b), _ = trio[0]
     room = trio[1]
     alice, bob = ws(ta), ws(tb)
-    for client in (alice, bob):
-        client.request({"action": "join", "room": room["id"]}, "joined")
+    join(room, alice, bob)
     # Kill bob's socket abruptly, so the server learns of it only when posting to it.
     bob.socket.socket.close()
     message = alice.request({"action": "send", "room": room["id"], "text": "still works"}, "message")
