@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from chalice.config import Config
 from chalice.local import LambdaContext, LocalGateway, LocalGatewayException
 
@@ -189,7 +189,7 @@ class Gateway:
     def _route_key(body: str) -> str:
         try:
             action = json.loads(body).get("action")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # not JSON, or nested too deep to parse
             return "$default"
         return action if action in NAMED_ROUTES else "$default"
 
@@ -214,17 +214,33 @@ class Gateway:
                 if frame.type == WSMsgType.TEXT:
                     body = frame.data
                 elif frame.type == WSMsgType.BINARY:
-                    body = frame.data.decode("utf-8", errors="replace")
+                    # API Gateway does not take binary frames in incoming messages: it closes with 1003.
+                    await socket.close(code=WSCloseCode.UNSUPPORTED_DATA, message=b"Binary frames are not supported")
+                    break
                 else:
                     continue
                 event = self._event(connection_id, self._route_key(body), "MESSAGE", request, body)
-                await self._in_lambda(self._invoke, self.handlers["$default"], event)
+                try:
+                    await self._in_lambda(self._invoke, self.handlers["$default"], event)
+                except Exception:  # noqa: BLE001 - a failed integration does not end the connection
+                    log.exception("the $default handler failed")
+                    await self._integration_failed(connection_id, event)
         finally:
             watchdog.cancel()
             self.sockets.pop(connection_id, None)
             disconnect = self._event(connection_id, "$disconnect", "DISCONNECT", request)
             await self._in_lambda(self._invoke, self.handlers["$disconnect"], disconnect)
         return socket
+
+    async def _integration_failed(self, connection_id, event):
+        """What API Gateway sends the client when the integration (the Lambda) fails."""
+        entry = self.sockets.get(connection_id)
+        if entry is None or entry["socket"].closed:
+            return
+        frame = {"message": "Internal server error", "connectionId": connection_id,
+                 "requestId": event["requestContext"]["requestId"]}
+        async with entry["lock"]:
+            await entry["socket"].send_str(json.dumps(frame))
 
     async def _watch_limits(self, connection_id):
         """API Gateway closes a connection idle for 10 minutes, and any after 2 hours."""
