@@ -23,6 +23,8 @@ export const CLIENT_DEFAULTS = Object.freeze({
   outboxCheckMs: 5_000,
   resendAfterMs: 15_000,
   presenceRefreshDelayMs: 1_000,
+  joinRetryDelayMs: 3_000,
+  maxJoinRetries: 5,
 });
 
 const defaultTimers = {
@@ -89,6 +91,8 @@ export class ChatClient extends Emitter {
     this._typingTimer = null;
     this._presenceTimer = null;
     this._initialSync = null;
+    this._joinRetryTimer = null;
+    this._joinRetries = 0;
     this.stopped = false;
     this.ready = false; // connected, and the rooms have been re-joined
     this.membershipKnown = false;
@@ -120,6 +124,7 @@ export class ChatClient extends Emitter {
     this._timers = [];
     this.timers.clearTimeout(this._typingTimer);
     this.timers.clearTimeout(this._presenceTimer);
+    this.timers.clearTimeout(this._joinRetryTimer);
     this.connection.stop();
   }
 
@@ -391,6 +396,7 @@ export class ChatClient extends Emitter {
     this.history.clear();
     this.joinRequests.clear();
     this.outbox.requeueSent();
+    this._joinRetries = 0;
     if (opens === 1 && this._initialSync) {
       await this._initialSync;
     } else {
@@ -584,6 +590,13 @@ export class ChatClient extends Emitter {
         this.joinRequests.delete(id);
         this.pendingJoins.delete(id);
       }
+      // A re-join of a room the user belongs to failed (e.g. the service was busy): try again
+      // a few times, or its messages would neither arrive nor be sent on this connection.
+      if (code === 'unavailable' || code === 'rate_limited') {
+        // Which join failed is unknown: those still unanswered are sent again (joins are idempotent).
+        for (const id of [...this.joinRequests.keys()]) if (!this.live.has(id)) this.joinRequests.delete(id);
+        this._retryJoinsSoon();
+      }
       this.emit('change', { what: 'rooms' });
     }
     if (action === 'typing' || action === 'ping') return;
@@ -629,6 +642,17 @@ export class ChatClient extends Emitter {
     if (!this.connection.send(frame)) return false;
     this.joinRequests.set(id, { after });
     return true;
+  }
+
+  _retryJoinsSoon() {
+    if (this._joinRetryTimer !== null || this._joinRetries >= this.settings.maxJoinRetries) return;
+    this._joinRetries += 1;
+    const opens = this.connection.opens;
+    this._joinRetryTimer = this.timers.setTimeout(() => {
+      this._joinRetryTimer = null;
+      if (!this.connection.connected || this.connection.opens !== opens) return;
+      for (const id of this.joined) if (!this.live.has(id) && !this.joinRequests.has(id)) this._sendJoin(id);
+    }, this.settings.joinRetryDelayMs * this._joinRetries);
   }
 
   _catchUpDm(id) {

@@ -268,3 +268,18 @@ test('joining and creating rooms', async () => {
   assert.equal(client.isMember('r-new'), true);
   assert.deepEqual(client.joinedRoomList().map((r) => r.name), ['Fresh']);
 });
+
+test('a re-join refused because the service is busy is retried', async () => {
+  const api = fakeApi();
+  api.myRoomsData = { rooms: [room], dms: [] };
+  const { client, clock } = await started({ api });
+  const ws = FakeWebSocket.last();
+  assert.equal(ws.frames('join').length, 1);
+  ws.receive({ type: 'error', code: 'unavailable', message: 'Busy.', action: 'join' });
+  clock.advance(3_000);
+  assert.equal(ws.frames('join').length, 2);
+  ws.receive({ type: 'joined', room, messages: [], more: false, members: ['alice'] });
+  assert.equal(client.live.has('r1'), true);
+  clock.advance(60_000);
+  assert.equal(ws.frames('join').length, 2, 'no more retries once joined');
+});
