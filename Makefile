@@ -26,3 +26,23 @@ test: $(VENV)/.installed chromium
 
 clean:
 	rm -rf $(VENV) test-output
+
+# -- AWS (docs/deploy.md) ------------------------------------------------------------
+STAGE ?= dev
+BUILD_DIR ?= infra/build/$(STAGE)
+
+.PHONY: package deploy destroy
+
+# The deployable stack in $(BUILD_DIR) (sam.json + deployment.zip); no AWS account needed.
+# Runs `chalice package --stage $(STAGE) --merge-template infra/resources.json $(BUILD_DIR)`
+# and wires the result (infra/build_template.py).
+package: $(VENV)/.installed
+	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) infra/build_template.py --stage $(STAGE) --out $(BUILD_DIR)
+
+# Needs AWS credentials. Extra stack parameters: make deploy STAGE=prod DEPLOY_ARGS="--parameter RestThrottleRateLimit=200"
+deploy: package
+	$(PY) infra/deploy.py deploy --stage $(STAGE) --build-dir $(BUILD_DIR) $(DEPLOY_ARGS)
+
+# Deletes the stack; the tables it keeps (users, rooms, messages) only after a typed confirmation.
+destroy: $(VENV)/.installed
+	$(PY) infra/deploy.py destroy --stage $(STAGE) $(DEPLOY_ARGS)
