@@ -3,6 +3,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -20,3 +22,11 @@ os.environ.update({
 })
 for variable in ("JWT_SECRET_PARAM", "WS_MANAGEMENT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
     os.environ.pop(variable, None)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """One local server for the session's end-to-end and browser tests; yields its base URL."""
+    from support import local_server
+    with local_server(tmp_path_factory.mktemp("data")) as base:
+        yield base

@@ -5,12 +5,6 @@ Playwright never downloads a browser here: it launches /usr/bin/chromium (instal
 """
 import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -24,52 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-output" / "screenshots"
 PASSWORD = "correct horse battery"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """Starts `python -m localserver` on a free port; yields its base URL."""
-    port = _free_port()
-    data_dir = tmp_path_factory.mktemp("chat-data")
-    log_path = data_dir / "server.log"
-    env = {**os.environ, "BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1"}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "localserver", "--host", "127.0.0.1", "--port", str(port),
-             "--data-dir", str(data_dir)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"The local server exited with {process.returncode}:\n{log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{base_url}/config.json", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            pytest.fail(f"The local server did not answer within 60 s:\n{log_path.read_text()}")
-        time.sleep(0.2)
-    yield base_url
-    process.send_signal(signal.SIGINT)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="session")

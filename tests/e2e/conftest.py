@@ -1,12 +1,6 @@
 import pytest
 
-from support import Api, Ws, local_server
-
-
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    with local_server(tmp_path_factory.mktemp("data")) as base:
-        yield base
+from support import Api, Ws
 
 
 @pytest.fixture
