@@ -191,7 +191,7 @@ class Gateway:
             action = json.loads(body).get("action")
         except (ValueError, AttributeError, RecursionError):  # not JSON, or nested too deep to parse
             return "$default"
-        return action if action in NAMED_ROUTES else "$default"
+        return action if isinstance(action, str) and action in NAMED_ROUTES else "$default"
 
     async def handle_websocket(self, request):
         connection_id = _new_connection_id()
