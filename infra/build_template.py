@@ -14,8 +14,9 @@ Needs no AWS account. Two steps:
      JWT secret's parameter name, FANOUT_QUEUE_URL, SITE_ORIGIN = the CloudFront domain;
    - the SQS event of the fan-out worker reads the stack's queue;
    - the REST stage and the WebSocket stage get throttling limits;
-   - the WebSocket stage takes its name from infra/resources.json (Mappings) and its
-     deployment waits for the named routes.
+   - the WebSocket stage takes its name from infra/resources.json (Mappings); its deployment
+     waits for every route, named ones included, and is made anew when a route changes;
+   - the REST API is written out as RestApi + Deployment + Stage (see below).
 
 Why the REST API names its function instead of referencing it: SITE_ORIGIN makes the
 functions depend on the distribution, the distribution depends on its response headers
@@ -282,13 +283,19 @@ def _wire_websocket_api(template: dict) -> None:
                                      "ThrottlingBurstLimit": {"Ref": "WebsocketThrottleBurstLimit"}}
     routes = sorted(logical_id for logical_id, resource in resources.items()
                     if resource["Type"] == WEBSOCKET_ROUTE)
-    deployment = resources["WebsocketAPIDeployment"]
+    integrations = sorted(logical_id for logical_id, resource in resources.items()
+                          if resource["Type"] == "AWS::ApiGatewayV2::Integration")
+    # A deployment is a snapshot, and CloudFormation updates a deployment's description in
+    # place: a new logical id whenever a route or integration changes makes it deploy anew.
+    snapshot = json.dumps({name: resources[name]["Properties"] for name in routes + integrations}, sort_keys=True)
+    digest = hashlib.sha256(snapshot.encode()).hexdigest()[:10]
+    deployment = resources.pop("WebsocketAPIDeployment")
     deployment["DependsOn"] = routes
-    # CloudFormation makes a new deployment only when the resource changes: name the routes
-    # in it, so that adding or changing one deploys it.
-    route_keys = json.dumps({r: resources[r]["Properties"] for r in routes}, sort_keys=True)
-    digest = hashlib.sha256(route_keys.encode()).hexdigest()[:12]
     deployment["Properties"]["Description"] = f"routes {digest}"
+    resources[f"WebsocketAPIDeployment{digest}"] = deployment
+    stage["DeploymentId"] = {"Ref": f"WebsocketAPIDeployment{digest}"}
+    if "WebsocketAPIDeployment" in references(template):
+        raise TemplateError("something still refers to WebsocketAPIDeployment")
 
 
 def _fix_outputs(template: dict) -> None:

@@ -144,8 +144,10 @@ def test_the_named_routes_reach_the_message_handler(template):
         assert props["Target"] == message_target, route
 
     # The deployment snapshot must come after every route, the named ones included.
-    deployment = template["Resources"]["WebsocketAPIDeployment"]
+    [(deployment_id, deployment)] = resources_of(template, "AWS::ApiGatewayV2::Deployment").items()
     assert set(deployment["DependsOn"]) == {logical_id for logical_id, _ in routes.values()}
+    stage = template["Resources"]["WebsocketAPIStage"]["Properties"]
+    assert stage["DeploymentId"] == {"Ref": deployment_id}
 
 
 # -- throttling --------------------------------------------------------------------------
