@@ -379,10 +379,11 @@ def destroy(args) -> int:
         dynamodb.get_waiter("table_not_exists").wait(TableName=table)
         log(f"deleted table {table}")
     if secret:
+        ssm = aws.client("ssm")
         try:
-            aws.client("ssm").delete_parameter(Name=secret)
+            ssm.delete_parameter(Name=secret)
             log(f"deleted the JWT secret {secret}")
-        except aws.client("ssm").exceptions.ParameterNotFound:
+        except ssm.exceptions.ParameterNotFound:
             pass
     return 0
 
