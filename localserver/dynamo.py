@@ -7,6 +7,7 @@ import threading
 from pathlib import Path
 
 import boto3
+from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +18,28 @@ TABLES = {"UsersTable": "USERS_TABLE", "RoomsTable": "ROOMS_TABLE",
 # Connections die with the server, as API Gateway's would; the rest is kept.
 KEPT = ("UsersTable", "RoomsTable", "MessagesTable")
 log = logging.getLogger(__name__)
+
+
+# DynamoDB applies each request atomically. moto's server handles requests on many threads
+# and does not: a TransactWriteItems deep-copies tables that another write is changing
+# ("dictionary changed size during iteration", a 500). One lock around moto's table
+# operations gives the local stand-in DynamoDB's atomicity.
+_ATOMIC = ("get_item", "query", "scan", "batch_get_item", "batch_write_item", "put_item", "update_item",
+           "delete_item", "transact_write_items", "transact_get_items")
+_moto_lock = threading.RLock()
+
+
+def _make_moto_atomic() -> None:
+    for name in _ATOMIC:
+        method = getattr(DynamoDBBackend, name)
+        if getattr(method, "atomic", False):
+            continue
+
+        def atomic(*args, _method=method, **kwargs):
+            with _moto_lock:
+                return _method(*args, **kwargs)
+        atomic.atomic = True
+        setattr(DynamoDBBackend, name, atomic)
 
 
 def table_definitions(template_path: Path = TEMPLATE) -> dict[str, dict]:
@@ -52,6 +75,7 @@ class LocalDynamo:
         self._thread = None
 
     def start(self) -> str:
+        _make_moto_atomic()
         self.server.start()
         host, port = self.server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
