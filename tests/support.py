@@ -27,18 +27,21 @@ def unique(prefix: str = "u") -> str:
 
 
 @contextlib.contextmanager
-def local_server(data_dir: Path, *extra_args: str, port: int | None = None, env: dict | None = None):
+def local_server(data_dir: Path, *extra_args: str, port: int | None = None, env: dict | None = None,
+                 output: Path | None = None):
     """Runs `python -m localserver` and yields its base URL; stops it with Ctrl-C (SIGINT).
-    `env` adds to the environment (e.g. lower rate limits)."""
+    `env` adds to the environment (e.g. lower rate limits); `output` is a file that gets
+    what the server prints (otherwise a pipe that is read only if it fails to start)."""
     port = port or free_port()
     env = {**os.environ, "BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1", **(env or {})}
     for variable in ("USERS_TABLE", "ROOMS_TABLE", "CONNECTIONS_TABLE", "MESSAGES_TABLE", "JWT_SECRET",
                      "AWS_ENDPOINT_URL_DYNAMODB"):
         env.pop(variable, None)
+    sink = output.open("a") if output else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "localserver", "--host", "127.0.0.1", "--port", str(port),
          "--data-dir", str(data_dir), *extra_args],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -48,7 +51,8 @@ def local_server(data_dir: Path, *extra_args: str, port: int | None = None, env:
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("local server did not start:\n" + process.stdout.read())
+                    printed = output.read_text() if output else process.stdout.read()
+                    raise RuntimeError("local server did not start:\n" + printed)
                 time.sleep(0.2)
         yield base
     finally:
@@ -58,6 +62,8 @@ def local_server(data_dir: Path, *extra_args: str, port: int | None = None, env:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        if output:
+            sink.close()
 
 
 class Api:
