@@ -1,9 +1,6 @@
 """A local server of the reliability tests' own, with the rate limits out of the way:
 the fuzzers and the soak send far faster than people (tests/e2e/test_limits.py covers
 the limits themselves)."""
-import json
-import urllib.request
-
 import pytest
 
 from support import Api, Ws, local_server
@@ -12,8 +9,20 @@ UNLIMITED = {"WS_RATE_LIMIT": "1000000", "LOGIN_FAILURE_LIMIT": "1000000"}
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    with local_server(tmp_path_factory.mktemp("reliability"), env=UNLIMITED) as base:
+def server_output(tmp_path_factory):
+    """What the shared reliability server prints (its log), for the tests that read it."""
+    return tmp_path_factory.mktemp("reliability-log") / "server.log"
+
+
+@pytest.fixture(scope="session")
+def server_data(tmp_path_factory):
+    """The shared server's data folder (its JWT secret is `jwt-secret` there)."""
+    return tmp_path_factory.mktemp("reliability")
+
+
+@pytest.fixture(scope="session")
+def server(server_data, server_output):
+    with local_server(server_data, env=UNLIMITED, output=server_output) as base:
         yield base
 
 
@@ -34,19 +43,3 @@ def ws(server):
     yield open_socket
     for client in opened:
         client.close()
-
-
-def open_connections(base: str) -> list[dict]:
-    """The local server's open connections (its loopback-only `GET /@connections`)."""
-    with urllib.request.urlopen(base + "/@connections", timeout=10) as response:
-        return json.loads(response.read())["Connections"]
-
-
-def close_from_server(base: str, connection_id: str) -> int:
-    """API Gateway's `DELETE /@connections/{id}`: the server closes that client's socket."""
-    request = urllib.request.Request(f"{base}/@connections/{connection_id}", method="DELETE")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
