@@ -46,3 +46,13 @@ deploy: package
 # Deletes the stack; the tables it keeps (users, rooms, messages) only after a typed confirmation.
 destroy: $(VENV)/.installed
 	$(PY) infra/deploy.py destroy --stage $(STAGE) $(DEPLOY_ARGS)
+
+# -- Reliability (docs/reliability.md) -------------------------------------------------
+.PHONY: soak
+
+# The reconnect soak at full size (100 cycles, ~2 minutes) and the WebSocket fuzzer at 3x
+# its make-test size; make test runs both small. SOAK_CYCLES=500 make soak for longer.
+SOAK_CYCLES ?= 100
+soak: $(VENV)/.installed
+	SOAK_CYCLES=$(SOAK_CYCLES) FUZZ_BATCHES=900 $(PY) -m pytest -q -s -p no:cacheprovider \
+		tests/reliability/test_reconnect_soak.py tests/reliability/test_ws_fuzz.py
