@@ -47,6 +47,16 @@ deploy: package
 destroy: $(VENV)/.installed
 	$(PY) infra/deploy.py destroy --stage $(STAGE) $(DEPLOY_ARGS)
 
+# -- Benchmarks (docs/performance.md) --------------------------------------------------
+.PHONY: bench
+
+# Prints one JSON object per benchmark and writes bench/results/latest.json; exits 1 when a
+# target is missed. One benchmark: make bench BENCH="calls"; the smoke size: BENCH_SIZE=tiny.
+BENCH ?=
+BENCH_SIZE ?= full
+bench: $(VENV)/.installed
+	$(PY) -m bench $(BENCH) --size $(BENCH_SIZE)
+
 # -- Reliability (docs/reliability.md) -------------------------------------------------
 .PHONY: soak
 
