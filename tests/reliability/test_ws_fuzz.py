@@ -468,6 +468,9 @@ def arena(server):
     arena.client.close()
 
 
+# websockets' keepalive thread draws ping payloads from `random` while hypothesis generates.
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module inside strategies")
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
 def test_generated_frames_get_typed_answers_and_change_nothing_else(arena):
     before = arena.visible_state()
     started = time.monotonic()
