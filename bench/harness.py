@@ -258,6 +258,21 @@ class Recorder:
             return targets
         return []
 
+    def _unfiltered(self, operation: str, params: dict) -> list[dict]:
+        """The items a filtered Query or Scan read: the same page without its filter."""
+        import re
+        request = {key: value for key, value in params.items()
+                   if key not in ("FilterExpression", "ExpressionAttributeValues", "ExpressionAttributeNames",
+                                  "Select", "ReturnConsumedCapacity")}
+        expressions = " ".join(params.get(name, "") for name in ("KeyConditionExpression", "ProjectionExpression"))
+        used = set(re.findall(r"[:#][A-Za-z0-9_]+", expressions))
+        for name in ("ExpressionAttributeValues", "ExpressionAttributeNames"):
+            kept = {key: value for key, value in params.get(name, {}).items() if key in used}
+            if kept:
+                request[name] = kept
+        call = self.observer.query if operation == "Query" else self.observer.scan
+        return call(**request).get("Items", [])
+
     def _get(self, table: str, key: dict) -> dict | None:
         return self.observer.get_item(TableName=table, Key=key).get("Item")
 
@@ -320,6 +335,9 @@ class Recorder:
                 items = [parsed["Item"]] if "Item" in parsed else []
             elif operation in ("Query", "Scan"):
                 items = parsed.get("Items", [])
+                if parsed.get("ScannedCount", len(items)) != len(items):
+                    # A FilterExpression drops items after they are read (and charged).
+                    items = self._unfiltered(operation, params)
             elif operation == "BatchGetItem":
                 items = [item for found in parsed.get("Responses", {}).values() for item in found]
         size = sum(item_size(item) for item in items)
