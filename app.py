@@ -62,7 +62,9 @@ def chalice_errors_in_contract_shape(event, get_response):
             response.status_code, "internal")
         message = body.get("Message", "") if code != "internal" else "Something went wrong on our side."
         response.body = {"error": {"code": code, "message": message}}
-        response.status_code = ChatError(code, message).status
+        # A wrong method keeps 405 and its Allow header; the rest take the contract's status.
+        if response.status_code != 405:
+            response.status_code = ChatError(code, message).status
     return response
 
 

@@ -10,7 +10,10 @@ from .models import (MAX_HISTORY_PAGE, CreateRoomRequest, DmFrame, HistoryFrame,
                      LeaveFrame, LoginRequest, PingFrame, RegisterRequest, SendFrame, TypingFrame)
 from .config import settings
 from .notifier import Notifier
-from .storage import FrameBudgetSpent, Storage, dm_id, dm_participants
+from .storage import FrameBudgetSpent, NewerMessageStored, Storage, dm_id, dm_participants
+
+# Overlapping sends to one conversation each lose the race at most once per winner.
+MAX_ORDER_RETRIES = 5
 
 
 def now_iso(seconds: float | None = None) -> str:
@@ -80,6 +83,9 @@ class ChatService:
         return room_view(room)
 
     def _room(self, room_id: str) -> dict:
+        # Longer ids were never made (DynamoDB would refuse them as keys anyway).
+        if len(room_id.encode("utf-8")) > 80:
+            raise not_found("No such room.")
         room = self.storage.room(room_id)
         if room is None:
             raise not_found("No such room.")
@@ -171,10 +177,14 @@ class ChatService:
                          f"{config.ws_rate_window_seconds} seconds; slow down.", retry_after=max(1, retry_after))
 
     def _store(self, message: dict, client_key, counter: dict, window: int, **extra) -> dict:
-        try:
-            return self.storage.put_message(message, client_key, counter=counter, **extra)[0]
-        except FrameBudgetSpent:
-            raise self._rate_limited(window) from None
+        for _ in range(MAX_ORDER_RETRIES):
+            try:
+                return self.storage.put_message(message, client_key, counter=counter, **extra)[0]
+            except FrameBudgetSpent:
+                raise self._rate_limited(window) from None
+            except NewerMessageStored as newer:
+                message["id"] = message_id(time.time(), after=newer.last_message_id)
+        raise ChatError("unavailable", "The conversation is busy; try again.")
 
     def _username(self, connection_id: str) -> str:
         connection = self.storage.connection(connection_id)

@@ -3,8 +3,8 @@ import json
 import re
 from typing import Annotated, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field,
-                      StringConstraints, TypeAdapter, ValidationError)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints,
+                      TypeAdapter, ValidationError)
 
 from .errors import ChatError, invalid
 
@@ -42,6 +42,12 @@ def _message_text(value: str) -> str:
     return value
 
 
+def _message_id(value: str) -> str:
+    if not re.fullmatch(MESSAGE_ID_PATTERN, value):
+        raise ValueError("must be a message id")
+    return value
+
+
 def _password(value: str) -> str:
     size = len(value.encode("utf-8"))
     if size < 8:
@@ -52,19 +58,35 @@ def _password(value: str) -> str:
     return value
 
 
-Username = Annotated[str, StringConstraints(strict=True), AfterValidator(_username)]
-RoomName = Annotated[str, StringConstraints(strict=True), AfterValidator(_printable_name)]
-Text = Annotated[str, StringConstraints(strict=True), AfterValidator(_message_text)]
-Password = Annotated[str, StringConstraints(strict=True), AfterValidator(_password)]
-def _message_id(value: str) -> str:
-    if not re.fullmatch(MESSAGE_ID_PATTERN, value):
-        raise ValueError("must be a message id")
+def is_text(value: str) -> bool:
+    """False for strings holding lone surrogates, which JSON can escape ("\ud800") but which are
+    not Unicode text: they could be neither stored nor sent back."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unicode_text(value: str) -> str:
+    if not is_text(value):
+        raise ValueError("must be valid Unicode text")
     return value
 
 
-MessageId = Annotated[str, StringConstraints(strict=True), AfterValidator(_message_id)]
-ConversationId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=80)]
-ClientId = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=128)]
+def text_type(*validators, **constraints):
+    """A strict string field that must be Unicode text, with extra constraints and validators."""
+    return Annotated[str, StringConstraints(strict=True, **constraints), AfterValidator(_unicode_text),
+                     *map(AfterValidator, validators)]
+
+
+Username = text_type(_username)
+RoomName = text_type(_printable_name)
+Text = text_type(_message_text)
+Password = text_type(_password)
+MessageId = text_type(_message_id)
+ConversationId = text_type(min_length=1, max_length=80)
+ClientId = text_type(min_length=1, max_length=128)
 Limit = Annotated[int, Field(strict=True, ge=1, le=MAX_HISTORY_PAGE)]
 
 
@@ -80,14 +102,13 @@ class RegisterRequest(Input):
 
 
 class LoginRequest(Input):
-    username: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=320)]
-    password: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=1024)]
+    username: text_type(min_length=1, max_length=320)
+    password: text_type(min_length=1, max_length=1024)
 
 
 class CreateRoomRequest(Input):
     name: RoomName
-    description: Annotated[str, StringConstraints(strict=True, strip_whitespace=True,
-                                                  max_length=500)] = ""
+    description: text_type(strip_whitespace=True, max_length=500) = ""
 
 
 class HistoryQuery(Input):
@@ -164,7 +185,7 @@ def parse(model: type[Input], data) -> Input:
 def parse_json_body(raw: bytes | str | None) -> dict:
     try:
         data = json.loads(raw or b"")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise invalid("The request body must be valid JSON.") from None
     if not isinstance(data, dict):
         raise invalid("The request body must be a JSON object.")
@@ -181,12 +202,13 @@ class FrameError(ChatError):
 
 
 def frame_context(data) -> tuple:
-    """The action and client_id of a frame, as far as they are plain strings."""
+    """The action and client_id of a frame, as far as they are plain strings an error frame can echo."""
     if not isinstance(data, dict):
         return None, None
-    action, client_id = data.get("action"), data.get("client_id")
-    return (action if isinstance(action, str) and len(action) <= 64 else None,
-            client_id if isinstance(client_id, str) and len(client_id) <= 128 else None)
+
+    def echoable(value, limit):
+        return value if isinstance(value, str) and len(value) <= limit and is_text(value) else None
+    return echoable(data.get("action"), 64), echoable(data.get("client_id"), 128)
 
 
 def parse_frame(raw: str | bytes | None):

@@ -39,7 +39,8 @@ def management_endpoint(domain_name: str, stage: str) -> str:
 @lru_cache(maxsize=4)
 def _client(endpoint_url: str):
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=Config(
-        retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=MAX_PARALLEL_POSTS))
+        retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=MAX_PARALLEL_POSTS,
+        connect_timeout=2, read_timeout=4))
 
 
 def encode(frame: dict) -> bytes:

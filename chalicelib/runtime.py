@@ -11,6 +11,9 @@ from .notifier import Notifier, fan_out_job, management_endpoint
 from .storage import Storage
 
 log = logging.getLogger(__name__)
+RETRYABLE_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+                   "TransactionConflictException", "TransactionCanceledException", "LimitExceededException",
+                   "TooManyRequestsException"}
 
 
 @lru_cache(maxsize=1)
@@ -45,4 +48,10 @@ def fan_out(bodies) -> int:
 def is_transient(error: Exception) -> bool:
     """AWS failures that outlived botocore's retries: the client may try again."""
     from botocore.exceptions import BotoCoreError, ClientError
-    return isinstance(error, (BotoCoreError, ClientError))
+    if isinstance(error, BotoCoreError):
+        return True
+    if not isinstance(error, ClientError):
+        return False
+    code = error.response.get("Error", {}).get("Code", "")
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return status >= 500 or code in RETRYABLE_CODES

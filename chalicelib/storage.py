@@ -56,6 +56,14 @@ class FrameBudgetSpent(Exception):
     """The connection has sent its allowance of frames for the current window."""
 
 
+class NewerMessageStored(Exception):
+    """The conversation already holds a message with a later id: make a newer id and retry."""
+
+    def __init__(self, last_message_id: str):
+        super().__init__(last_message_id)
+        self.last_message_id = last_message_id
+
+
 def dm_participants(conversation_id: str) -> tuple[str, str] | None:
     parts = conversation_id.split(":")
     if len(parts) == 3 and parts[0] == "dm":
@@ -73,7 +81,9 @@ def dynamodb_client():
     # Standard retry mode backs off on throttling with a retry quota, so a throttled
     # table slows callers down instead of multiplying the load.
     return boto3.client("dynamodb", config=Config(
-        retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32))
+        retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32,
+        # Five tries must fit in API Gateway's 29 s integration limit.
+        connect_timeout=2, read_timeout=4))
 
 
 class Storage:
@@ -225,11 +235,17 @@ class Storage:
                                    "ConditionExpression": "attribute_not_exists(conversation_id)",
                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         writes.append({"Put": {"TableName": self.messages, "Item": _dump(item)}})
-        if touch_room:
-            writes.append({"Update": {
-                "TableName": self.rooms, "Key": _dump({"room_id": message["room"], "item": "room"}),
-                "UpdateExpression": "SET last_message_at = :ts", "ConditionExpression": "attribute_exists(room_id)",
-                "ExpressionAttributeValues": _values(ts=message["ts"])}})
+        # Messages commit in id order per conversation, so a client that resumes `after` the newest
+        # id it saw cannot miss one that an overlapping send stored later with an older id.
+        order = "attribute_not_exists(last_message_id) OR last_message_id < :id"
+        writes.append({"Update": {
+            "TableName": self.rooms,
+            "Key": _dump({"room_id": message["room"], "item": "room" if touch_room else "sequence"}),
+            "UpdateExpression": "SET last_message_id = :id" + (", last_message_at = :ts" if touch_room else ""),
+            "ConditionExpression": f"attribute_exists(room_id) AND ({order})" if touch_room else order,
+            "ExpressionAttributeValues": _values(id=message["id"], **({"ts": message["ts"]} if touch_room else {})),
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
+        order_index = len(writes) - 1
         for member in dm_members:
             writes.append({"Put": {"TableName": self.rooms, "Item": _dump(
                 {"room_id": message["room"], "item": f"member#{member['member']}", **member})}})
@@ -247,8 +263,11 @@ class Storage:
                 return self._message(stored, stored["original_room"], stored["original_id"]), False
             if counter and failed[-1]:
                 raise FrameBudgetSpent() from None
-            if touch_room and any(failed):
-                raise ChatError("not_found", "That room does not exist.") from None
+            if failed[order_index]:
+                newest = _load(reasons[order_index].get("Item")) or {}
+                if "last_message_id" not in newest:
+                    raise ChatError("not_found", "That room does not exist.") from None
+                raise NewerMessageStored(newest["last_message_id"]) from None
             raise
         return message, True
 
@@ -277,7 +296,8 @@ class Storage:
         forward = after is not None
         response = self.client.query(TableName=self.messages, KeyConditionExpression=condition,
                                      ExpressionAttributeValues=_values(**values),
-                                     ScanIndexForward=forward, Limit=limit + 1)
+                                     # BETWEEN includes `after` itself: read one more.
+                                     ScanIndexForward=forward, Limit=limit + (2 if after and before else 1))
         items = [_load(item) for item in response.get("Items", [])]
         if after and before:
             items = [item for item in items if after < item["message_id"] < before]

@@ -56,6 +56,8 @@ VALIDATOR_SCHEMAS = {
         "description": f"1-{models.MAX_TEXT} characters after trimming."},
     models._message_id: {"pattern": models.MESSAGE_ID_PATTERN,
                          "description": "A message id (ULID: 26 characters of Crockford base32)."},
+    # JSON Schema strings are Unicode text already; lone surrogates cannot be expressed in it.
+    models._unicode_text: {},
 }
 
 

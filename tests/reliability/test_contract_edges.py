@@ -10,9 +10,9 @@ from support import Ws
 
 def test_join_after_returns_a_message_committed_after_a_newer_one(world):  # noqa: F811
     """PROTOCOL.md: "Reconnecting clients re-join with after = the last message id they saw and get
-    exactly what they missed". Message ids are made before the write (chat.py _new_message), so
-    when two sends overlap, the older id can be stored after the newer one was delivered; a
-    client that saw the newer one and re-joins with it as `after` never gets the older one.
+    exactly what they missed". Message ids are made before the write, so two overlapping sends
+    could store an older id after a newer one was delivered, and a client resuming after the
+    newer one would never get it; the write's condition on the conversation's last id prevents it.
     Here: alice's write is held until bob's message has reached carol and carol has dropped."""
     release, held = threading.Event(), threading.Event()
 
@@ -32,7 +32,8 @@ def test_join_after_returns_a_message_committed_after_a_newer_one(world):  # noq
     release.set()
     alice.join(10)
     stored = world.stored()
-    assert [m["text"] for m in stored] == ["from alice", "from bob"]  # in id order: alice's id is older
+    # Ids follow commit order: alice's write, held past bob's, was given an id after his.
+    assert [m["text"] for m in stored] == ["from bob", "from alice"]
     assert world.event("$connect", "c-carol-2", token=world.tokens["carol"]) == {"statusCode": 200}
     world.frame("c-carol-2", {"action": "join", "room": world.room, "after": seen[-1]["id"]})
     joined = world.posted("c-carol-2", "joined")[0]

@@ -78,3 +78,9 @@ def test_message_ids_increase_even_within_one_millisecond():
     assert ids == sorted(ids) and len(set(ids)) == 1000
     assert all(re.fullmatch(MESSAGE_ID_PATTERN, value) for value in ids)
     assert message_id(1_700_000_001.0) > ids[-1]
+
+
+def test_a_message_id_can_be_made_after_a_given_one():
+    from chalicelib.ids import message_id
+    future = message_id(4_000_000_000.0)
+    assert message_id(1_700_000_000.0, after=future) > future
