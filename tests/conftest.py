@@ -30,3 +30,24 @@ def server(tmp_path_factory):
     from support import local_server
     with local_server(tmp_path_factory.mktemp("data")) as base:
         yield base
+
+
+@pytest.fixture
+def api(server):
+    from support import Api
+    return Api(server)
+
+
+@pytest.fixture
+def ws(server):
+    """Opens WebSocket clients (to `server`, or to `base`) and closes them at the end of the test."""
+    from support import Ws
+    opened = []
+
+    def open_socket(token, base=None):
+        client = Ws(base or server, token)
+        opened.append(client)
+        return client
+    yield open_socket
+    for client in opened:
+        client.close()

@@ -1,9 +1,9 @@
 """A local server of the reliability tests' own, with the rate limits out of the way:
 the fuzzers and the soak send far faster than people (tests/e2e/test_limits.py covers
-the limits themselves)."""
+the limits themselves). The `api` and `ws` fixtures of tests/conftest.py use this server here."""
 import pytest
 
-from support import Api, Ws, local_server
+from support import local_server
 
 UNLIMITED = {"WS_RATE_LIMIT": "1000000", "LOGIN_FAILURE_LIMIT": "1000000"}
 
@@ -24,22 +24,3 @@ def server_data(tmp_path_factory):
 def server(server_data, server_output):
     with local_server(server_data, env=UNLIMITED, output=server_output) as base:
         yield base
-
-
-@pytest.fixture
-def api(server):
-    return Api(server)
-
-
-@pytest.fixture
-def ws(server):
-    """Opens WebSocket clients and closes them at the end of the test."""
-    opened = []
-
-    def open_socket(token, base=None):
-        client = Ws(base or server, token)
-        opened.append(client)
-        return client
-    yield open_socket
-    for client in opened:
-        client.close()
