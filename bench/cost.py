@@ -16,7 +16,7 @@ import json
 import math
 import time
 
-from bench import cli
+from bench import cli, harness
 from bench.harness import (CONTEXT, ROOT, Recorder, World, add_post_latency, configure_environment, target,
                            use_scan_design, ws_event)
 
@@ -80,16 +80,7 @@ def _measure(size: str, design: str, members: int) -> dict:
             world.spread(groups)
         (newcomer,) = world.users(1, prefix="newcomer")
 
-        posting = []
-        original = notifier.Notifier.post_all
-
-        def timed_post_all(self, connection_ids, data):
-            begin, cpu = time.perf_counter(), time.process_time()
-            try:
-                return original(self, connection_ids, data)
-            finally:
-                posting.append((time.perf_counter() - begin, time.process_time() - cpu))
-        notifier.Notifier.post_all = timed_post_all
+        posting = harness.record_spans(notifier.Notifier, "post_all")
 
         def op(handler, event, inbound: bool):
             posting.clear()

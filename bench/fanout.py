@@ -11,7 +11,7 @@ SQS fan-out worker: the send handler queues batches of connection ids, and the w
 import statistics
 import time
 
-from bench import cli
+from bench import cli, harness
 from bench.harness import (CONTEXT, REGION, Recorder, World, add_post_latency, configure_environment,
                            sqs_event, target, ws_event)
 
@@ -52,16 +52,7 @@ def run(size: str = "full") -> dict:
         if plan["batch"]:
             notifier.FANOUT_BATCH = plan["batch"]
 
-        broadcast_seconds = []
-        original_broadcast = notifier.Notifier.broadcast
-
-        def timed_broadcast(self, connection_ids, frame):
-            begin, cpu = time.perf_counter(), time.process_time()
-            try:
-                return original_broadcast(self, connection_ids, frame)
-            finally:
-                broadcast_seconds.append((time.perf_counter() - begin, time.process_time() - cpu))
-        notifier.Notifier.broadcast = timed_broadcast
+        broadcast_seconds = harness.record_spans(notifier.Notifier, "broadcast")
 
         def room_of(count):
             names = [f"n{count}u{index:05d}" for index in range(count)]

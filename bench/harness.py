@@ -665,6 +665,22 @@ def to_plain(value):
     return value
 
 
+def record_spans(owner, name: str) -> list[tuple[float, float]]:
+    """Wraps owner.name (for the rest of this benchmark process) to record each call's
+    (wall seconds, CPU seconds) in the list it returns."""
+    spans = []
+    original = getattr(owner, name)
+
+    def timed(*args, **kwargs):
+        begin, cpu = time.perf_counter(), time.process_time()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spans.append((time.perf_counter() - begin, time.process_time() - cpu))
+    setattr(owner, name, timed)
+    return spans
+
+
 def target(name: str, value, limit, ok: bool, note: str = "") -> dict:
     entry = {"name": name, "value": value, "limit": limit, "ok": bool(ok)}
     if note:
