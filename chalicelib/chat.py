@@ -158,9 +158,7 @@ class ChatService:
         spent budgets; returns the username and the update that counts this frame."""
         config = settings()
         window = int(time.time() // config.ws_rate_window_seconds)
-        connection = self.storage.connection(connection_id)
-        if connection is None:
-            raise ChatError("unauthorized", "This connection is not registered; reconnect.")
+        connection = self._connection(connection_id)
         if room_id is not None and room_id not in connection.get("rooms", ()):
             self._room(room_id)
             raise forbidden("Join the room first.")
@@ -186,11 +184,14 @@ class ChatService:
                 message["id"] = message_id(time.time(), after=newer.last_message_id)
         raise ChatError("unavailable", "The conversation is busy; try again.")
 
-    def _username(self, connection_id: str) -> str:
+    def _connection(self, connection_id: str) -> dict:
         connection = self.storage.connection(connection_id)
         if connection is None:
             raise ChatError("unauthorized", "This connection is not registered; reconnect.")
-        return connection["username"]
+        return connection
+
+    def _username(self, connection_id: str) -> str:
+        return self._connection(connection_id)["username"]
 
     def handle(self, connection_id: str, frame, notifier: Notifier) -> None:
         handler = {JoinFrame: self.join, LeaveFrame: self.leave, SendFrame: self.send, DmFrame: self.dm,
@@ -244,10 +245,7 @@ class ChatService:
 
     def send(self, connection_id: str, frame: SendFrame, notifier: Notifier) -> None:
         if dm_participants(frame.room) is not None:
-            username = self._username(connection_id)
-            other = self._dm_partner(username, frame.room)
-            self.dm(connection_id, DmFrame(action="dm", to=other, text=frame.text, client_id=frame.client_id),
-                    notifier)
+            self._direct(connection_id, frame.text, frame.client_id, notifier, conversation=frame.room)
             return
         username, counter, window = self._budget(connection_id, frame.room)
         message, client_key = self._new_message(frame.room, username, frame.text, frame.client_id)
@@ -256,12 +254,19 @@ class ChatService:
         notifier.broadcast([item["connection_id"] for item in recipients], frames.message(stored))
 
     def dm(self, connection_id: str, frame: DmFrame, notifier: Notifier) -> None:
+        self._direct(connection_id, frame.text, frame.client_id, notifier, to=frame.to)
+
+    def _direct(self, connection_id: str, text: str, client_id: str | None, notifier: Notifier,
+                to: str | None = None, conversation: str | None = None) -> None:
+        """A direct message to `to`, or into the DM `conversation` the sender is part of."""
         username, counter, window = self._budget(connection_id)
-        recipient = self.storage.user_by_username(frame.to)
+        if conversation is not None:
+            to = self._dm_partner(username, conversation)
+        recipient = self.storage.user_by_username(to)
         if recipient is None:
             raise not_found("No such user.")
         conversation = dm_id(username, recipient["username"])
-        message, client_key = self._new_message(conversation, username, frame.text, frame.client_id)
+        message, client_key = self._new_message(conversation, username, text, client_id)
         members = [{"member": username.lower(), "username": username, "with": recipient["username"],
                     "last_message_at": message["ts"]},
                    {"member": recipient["username_key"], "username": recipient["username"], "with": username,
