@@ -15,15 +15,20 @@ app.api.cors = CORSConfig(allow_origin=os.environ.get("SITE_ORIGIN", "http://loc
                           allow_headers=["Authorization", "Content-Type"], max_age=600)
 
 MAX_BODY_BYTES = 16 * 1024
-# The SQS queue that big rooms hand their fan-out to (chalicelib/notifier.py); the stack
-# declares it and gives the send function its URL as FANOUT_QUEUE_URL.
-FANOUT_QUEUE = os.environ.get("FANOUT_QUEUE_NAME", "chat-fanout")
+# The SQS queue that big rooms hand their fan-out to (chalicelib/notifier.py); `make package`
+# points the worker's event at the stack's queue and gives the senders its URL as FANOUT_QUEUE_URL.
+FANOUT_QUEUE = "chat-fanout"
 JSON_AND_TEXT = ["application/json", "text/plain"]
 
 
 def _runtime():
     from chalicelib import runtime
-    return runtime
+    return runtime.current()
+
+
+def _is_transient(error: Exception) -> bool:
+    from chalicelib.runtime import is_transient
+    return is_transient(error)
 
 
 def _error_response(error: ChatError) -> Response:
@@ -45,7 +50,7 @@ def contract_errors(view):
         except ChatError as error:
             return _error_response(error)
         except Exception as error:
-            if not _runtime().is_transient(error):
+            if not _is_transient(error):
                 raise
             return _error_response(_unavailable(error))
     return wrapper
@@ -77,15 +82,15 @@ def _body(model):
 
 
 def _username() -> str:
-    from chalicelib.auth import bearer_token, username_from_token
-    return username_from_token(bearer_token(app.current_request.headers.get("authorization")))
+    from chalicelib.auth import bearer_token
+    return _runtime().chat.authenticate(bearer_token(app.current_request.headers.get("authorization")))
 
 
 @app.route("/auth/register", methods=["POST"], content_types=JSON_AND_TEXT)
 @contract_errors
 def register():
     from chalicelib.models import RegisterRequest
-    return Response(body=_runtime().chat().register(_body(RegisterRequest)), status_code=201)
+    return Response(body=_runtime().chat.register(_body(RegisterRequest)).dump(), status_code=201)
 
 
 @app.route("/auth/login", methods=["POST"], content_types=JSON_AND_TEXT)
@@ -93,42 +98,46 @@ def register():
 def login():
     from chalicelib.models import LoginRequest
     source_ip = app.current_request.context.get("identity", {}).get("sourceIp", "unknown")
-    return _runtime().chat().login(_body(LoginRequest), source_ip)
+    return _runtime().chat.login(_body(LoginRequest), source_ip).dump()
 
 
 @app.route("/me", methods=["GET"])
 @contract_errors
 def me():
-    return {"user": _runtime().chat().me(_username())}
+    from chalicelib.shapes import MeResult
+    return MeResult(user=_runtime().chat.me(_username())).dump()
 
 
 @app.route("/me/rooms", methods=["GET"])
 @contract_errors
 def my_rooms():
-    return _runtime().chat().my_conversations(_username())
+    return _runtime().chat.my_conversations(_username()).dump()
 
 
 @app.route("/chatrooms", methods=["GET"])
 @contract_errors
 def list_rooms():
+    from chalicelib.shapes import RoomList
     _username()
-    return {"rooms": _runtime().chat().all_rooms()}
+    return RoomList(rooms=_runtime().chat.all_rooms()).dump()
 
 
 @app.route("/chatrooms", methods=["POST"], content_types=JSON_AND_TEXT)
 @contract_errors
 def create_room():
     from chalicelib.models import CreateRoomRequest
+    from chalicelib.shapes import RoomResult
     username = _username()
-    return Response(body={"room": _runtime().chat().create_room(username, _body(CreateRoomRequest))},
-                    status_code=201)
+    room = _runtime().chat.create_room(username, _body(CreateRoomRequest))
+    return Response(body=RoomResult(room=room).dump(), status_code=201)
 
 
 @app.route("/chatrooms/{room_id}", methods=["GET"])
 @contract_errors
 def get_room(room_id):
+    from chalicelib.shapes import RoomDetailsResult
     _username()
-    return {"room": _runtime().chat().room_details(room_id)}
+    return RoomDetailsResult(room=_runtime().chat.room_details(room_id)).dump()
 
 
 @app.route("/chatrooms/{room_id}/messages", methods=["GET"])
@@ -136,6 +145,7 @@ def get_room(room_id):
 def room_messages(room_id):
     from urllib.parse import unquote
     from chalicelib.models import HistoryQuery, parse
+    from chalicelib.shapes import MessagePage
     username = _username()
     params = dict(app.current_request.query_params or {})
     if "limit" in params:
@@ -143,15 +153,16 @@ def room_messages(room_id):
             params["limit"] = int(params["limit"])
         except ValueError:
             raise invalid("Some fields are invalid.", {"limit": "must be a whole number"}) from None
-    messages, more = _runtime().chat().messages(username, unquote(room_id), parse(HistoryQuery, params))
-    return {"messages": messages, "more": more}
+    messages, more = _runtime().chat.messages(username, unquote(room_id), parse(HistoryQuery, params))
+    return MessagePage(messages=messages, more=more).dump()
 
 
 @app.route("/users/online", methods=["GET"])
 @contract_errors
 def online_users():
+    from chalicelib.shapes import OnlineUsers
     _username()
-    return {"users": _runtime().chat().online_users()}
+    return OnlineUsers(users=_runtime().chat.online_users()).dump()
 
 
 # -- WebSocket -------------------------------------------------------------------
@@ -159,7 +170,7 @@ def online_users():
 def ws_connect(event):
     token = (event.to_dict().get("queryStringParameters") or {}).get("token")
     try:
-        _runtime().chat().connect(event.connection_id, token)
+        _runtime().chat.connect(event.connection_id, token)
     except ChatError as error:
         return {"statusCode": error.status}
     return {"statusCode": 200}
@@ -168,7 +179,7 @@ def ws_connect(event):
 @app.on_ws_disconnect()
 def ws_disconnect(event):
     runtime = _runtime()
-    runtime.chat().disconnect(event.connection_id, runtime.notifier(event.domain_name, event.stage))
+    runtime.chat.disconnect(event.connection_id, runtime.notifier(event.domain_name, event.stage))
 
 
 @app.on_ws_message()
@@ -181,14 +192,14 @@ def ws_message(event):
     frame = None
     try:
         frame = parse_frame(event.body)
-        runtime.chat().handle(event.connection_id, frame, notifier)
+        runtime.chat.handle(event.connection_id, frame, notifier)
     except Exception as error:
         if isinstance(error, FrameError):
             action, client_id = error.action, error.client_id
         else:
             action, client_id = frame_context(frame.model_dump() if frame else None)
         if not isinstance(error, ChatError):
-            if not runtime.is_transient(error):
+            if not _is_transient(error):
                 app.log.exception("frame %s failed", action)
                 error = ChatError("internal", "Something went wrong on our side.")
             else:

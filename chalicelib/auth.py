@@ -1,71 +1,67 @@
 """Password hashing (bcrypt) and access tokens (JWT, HS256)."""
 import secrets
 import time
-from functools import lru_cache
+from functools import cached_property
+from typing import Callable
 
 import bcrypt
 import jwt
 
-from .config import settings
 from .errors import unauthorized
 
 ALGORITHM = "HS256"
 
 
-def hash_password(password: str) -> str:
-    salt = bcrypt.gensalt(rounds=settings().bcrypt_rounds)
-    return bcrypt.hashpw(password.encode("utf-8"), salt).decode("ascii")
+class Passwords:
+    def __init__(self, rounds: int):
+        self.rounds = rounds
+
+    def hash(self, password: str) -> str:
+        return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=self.rounds)).decode("ascii")
+
+    @cached_property
+    def _dummy_hash(self) -> bytes:
+        return self.hash(secrets.token_hex(16)).encode("ascii")
+
+    def matches(self, password: str, stored_hash: str | None) -> bool:
+        """Checks a password; with no stored hash it still spends a bcrypt check, so that
+        unknown users and wrong passwords take the same time."""
+        candidate = password.encode("utf-8")
+        if len(candidate) > 72:
+            return False
+        if stored_hash is None:
+            bcrypt.checkpw(candidate, self._dummy_hash)
+            return False
+        return bcrypt.checkpw(candidate, stored_hash.encode("ascii"))
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> bytes:
-    return hash_password(secrets.token_hex(16)).encode("ascii")
+class Tokens:
+    def __init__(self, secret: Callable[[], str], ttl_seconds: int):
+        """`secret()` gives the signing secret; it is asked once, on the first token."""
+        self._read_secret = secret
+        self.ttl_seconds = ttl_seconds
 
+    @cached_property
+    def _secret(self) -> str:
+        return self._read_secret()
 
-def password_matches(password: str, stored_hash: str | None) -> bool:
-    """Checks a password; with no stored hash it still spends a bcrypt check, so that
-    unknown users and wrong passwords take the same time."""
-    candidate = password.encode("utf-8")
-    if len(candidate) > 72:
-        return False
-    if stored_hash is None:
-        bcrypt.checkpw(candidate, _dummy_hash())
-        return False
-    return bcrypt.checkpw(candidate, stored_hash.encode("ascii"))
+    def issue(self, username: str) -> str:
+        now = int(time.time())
+        claims = {"sub": username, "iat": now, "exp": now + self.ttl_seconds}
+        return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
 
-
-@lru_cache(maxsize=1)
-def signing_secret() -> str:
-    """The JWT secret: from the environment locally, from SSM (read once per container) in AWS."""
-    config = settings()
-    if config.jwt_secret:
-        return config.jwt_secret
-    if not config.jwt_secret_param:
-        raise RuntimeError("Set JWT_SECRET or JWT_SECRET_PARAM")
-    import boto3
-    response = boto3.client("ssm").get_parameter(Name=config.jwt_secret_param, WithDecryption=True)
-    return response["Parameter"]["Value"]
-
-
-def issue_token(username: str) -> str:
-    now = int(time.time())
-    claims = {"sub": username, "iat": now, "exp": now + settings().token_ttl_seconds}
-    return jwt.encode(claims, signing_secret(), algorithm=ALGORITHM)
-
-
-def username_from_token(token: str | None) -> str:
-    """The token's subject; any missing, expired, tampered or unsigned token is refused."""
-    if not token:
-        raise unauthorized()
-    try:
-        claims = jwt.decode(token, signing_secret(), algorithms=[ALGORITHM],
-                            options={"require": ["exp", "sub"]})
-    except jwt.PyJWTError:
-        raise unauthorized("The token is invalid or expired.") from None
-    subject = claims.get("sub")
-    if not isinstance(subject, str):
-        raise unauthorized("The token is invalid or expired.")
-    return subject
+    def subject(self, token: str | None) -> str:
+        """The token's subject; any missing, expired, tampered or unsigned token is refused."""
+        if not token:
+            raise unauthorized()
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        except jwt.PyJWTError:
+            raise unauthorized("The token is invalid or expired.") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str):
+            raise unauthorized("The token is invalid or expired.")
+        return subject
 
 
 def bearer_token(authorization: str | None) -> str | None:

@@ -1,19 +1,27 @@
-"""The chat rules: who may read and write where, and who hears about it."""
+"""The chat rules: who may read and write where, who hears about it, and the words users
+read when a rule refuses them. Storage's domain exceptions become API errors here."""
 import secrets
 import time
 from datetime import datetime, timezone
 
-from . import auth, frames
-from .ids import message_id
+from . import frames
+from .auth import Passwords, Tokens
+from .config import Budget
+from .conversations import dm_id, dm_participants, is_dm
 from .errors import ChatError, forbidden, invalid, not_found
+from .ids import message_id
 from .models import (MAX_HISTORY_PAGE, CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame,
                      LeaveFrame, LoginRequest, PingFrame, RegisterRequest, SendFrame, TypingFrame)
-from .config import settings
 from .notifier import Notifier
-from .storage import FrameBudgetSpent, NewerMessageStored, Storage, dm_id, dm_participants
+from .records import Connection, FrameCharge, StoredUser
+from .shapes import AuthResult, DmSummary, Message, MyConversations, Room, RoomDetails, User
+from .storage import (EmailTaken, FrameBudgetSpent, NewerMessageStored, NoSuchRoom, RoomNameTaken, Storage,
+                      UsernameTaken)
 
 # Overlapping sends to one conversation each lose the race at most once per winner.
 MAX_ORDER_RETRIES = 5
+# Longer room ids were never made (DynamoDB would refuse them as keys anyway).
+MAX_ROOM_ID_BYTES = 80
 
 
 def now_iso(seconds: float | None = None) -> str:
@@ -21,80 +29,91 @@ def now_iso(seconds: float | None = None) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def public_user(user: dict, viewer: str | None = None) -> dict:
-    view = {"username": user["username"], "created_at": user["created_at"]}
-    if viewer is not None and viewer.lower() == user["username_key"]:
-        view["email"] = user["email"]
-    return view
+def public_user(user: StoredUser, viewer: str | None = None) -> User:
+    if viewer is not None and viewer.lower() == user.username.lower():
+        return User(username=user.username, email=user.email, created_at=user.created_at)
+    return User(username=user.username, created_at=user.created_at)
 
 
-def room_view(room: dict) -> dict:
-    return {"id": room["room_id"], "name": room["name"], "description": room.get("description", ""),
-            "created_by": room["created_by"], "created_at": room["created_at"],
-            "member_count": room.get("member_count", 0), "last_message_at": room.get("last_message_at")}
+def no_such_room() -> ChatError:
+    return not_found("No such room.")
 
 
 class ChatService:
-    def __init__(self, storage: Storage):
+    def __init__(self, storage: Storage, passwords: Passwords, tokens: Tokens, frame_budget: Budget,
+                 login_budget: Budget):
         self.storage = storage
+        self.passwords = passwords
+        self.tokens = tokens
+        self.frame_budget = frame_budget
+        self.login_budget = login_budget
 
     # -- accounts ----------------------------------------------------------------
-    def register(self, request: RegisterRequest) -> dict:
-        user = {"username_key": request.username.lower(), "username": request.username,
-                "email": request.email, "email_key": request.email.lower(),
-                "password_hash": auth.hash_password(request.password), "created_at": now_iso()}
-        self.storage.create_user(user)
-        return {"token": auth.issue_token(user["username"]), "user": public_user(user, user["username"])}
+    def register(self, request: RegisterRequest) -> AuthResult:
+        user = StoredUser(username=request.username, email=request.email,
+                          password_hash=self.passwords.hash(request.password), created_at=now_iso())
+        try:
+            self.storage.create_user(user)
+        except UsernameTaken:
+            raise ChatError("conflict", "That username is taken.", {"username": "is taken"}) from None
+        except EmailTaken:
+            raise ChatError("conflict", "That email is already registered.",
+                            {"email": "is already registered"}) from None
+        return self._signed_in(user)
 
-    def login(self, request: LoginRequest, source_ip: str) -> dict:
+    def _signed_in(self, user: StoredUser) -> AuthResult:
+        return AuthResult(token=self.tokens.issue(user.username), user=public_user(user, user.username))
+
+    def login(self, request: LoginRequest, source_ip: str) -> AuthResult:
         """Checks credentials; too many failures for the name or from the address lock both out
         for the rest of the window, before any password is checked."""
-        config = settings()
         name = request.username.strip()
         now = time.time()
-        window = int(now // config.login_failure_window_seconds)
-        window_end = (window + 1) * config.login_failure_window_seconds
-        subjects = [f"user:{name.lower()}", f"ip:{source_ip}"]
-        if max(self.storage.failure_counts(subjects, window).values()) >= config.login_failure_limit:
+        window = self.login_budget.window(now)
+        if self.storage.failed_logins(name, source_ip, window) >= self.login_budget.limit:
             raise ChatError("rate_limited", "Too many failed logins; try again later.",
-                            retry_after=max(1, int(window_end - now)))
+                            retry_after=self.login_budget.retry_after(window, now))
         user = self.storage.user_by_email(name) if "@" in name else self.storage.user_by_username(name)
-        if not auth.password_matches(request.password, user["password_hash"] if user else None):
-            for subject in subjects:
-                self.storage.count_failure(subject, window, int(window_end) + 60)
+        if not self.passwords.matches(request.password, user.password_hash if user else None):
+            expires_at = (window + 1) * self.login_budget.window_seconds + 60
+            self.storage.count_failed_login(name, source_ip, window, expires_at)
             raise ChatError("invalid_credentials", "Wrong username or password.")
-        return {"token": auth.issue_token(user["username"]), "user": public_user(user, user["username"])}
+        return self._signed_in(user)
 
-    def me(self, username: str) -> dict:
+    def authenticate(self, token: str | None) -> str:
+        """The username a token was issued to; refuses missing, expired or forged tokens."""
+        return self.tokens.subject(token)
+
+    def me(self, username: str) -> User:
         user = self.storage.user_by_username(username)
         if user is None:
             raise ChatError("unauthorized", "This account no longer exists.")
         return public_user(user, username)
 
     # -- rooms -------------------------------------------------------------------
-    def all_rooms(self) -> list[dict]:
-        return [room_view(room) for room in self.storage.all_rooms()]
+    def all_rooms(self) -> list[Room]:
+        return self.storage.all_rooms()
 
-    def create_room(self, username: str, request: CreateRoomRequest) -> dict:
-        room = {"room_id": secrets.token_urlsafe(9), "name": request.name, "name_key": request.name.lower(),
-                "description": request.description, "created_by": username, "created_at": now_iso(),
-                "member_count": 0}
-        self.storage.create_room(room)
-        return room_view(room)
+    def create_room(self, username: str, request: CreateRoomRequest) -> Room:
+        room = Room(id=secrets.token_urlsafe(9), name=request.name, description=request.description,
+                    created_by=username, created_at=now_iso(), member_count=0, last_message_at=None)
+        try:
+            self.storage.create_room(room)
+        except RoomNameTaken:
+            raise ChatError("conflict", "A room with that name exists.", {"name": "is taken"}) from None
+        return room
 
-    def _room(self, room_id: str) -> dict:
-        # Longer ids were never made (DynamoDB would refuse them as keys anyway).
-        if len(room_id.encode("utf-8")) > 80:
-            raise not_found("No such room.")
+    def _room(self, room_id: str) -> Room:
+        if len(room_id.encode("utf-8")) > MAX_ROOM_ID_BYTES:
+            raise no_such_room()
         room = self.storage.room(room_id)
         if room is None:
-            raise not_found("No such room.")
+            raise no_such_room()
         return room
 
-    def room_details(self, room_id: str) -> dict:
-        room = room_view(self._room(room_id))
-        room["members"] = self.storage.member_names(room_id)
-        return room
+    def room_details(self, room_id: str) -> RoomDetails:
+        room = self._room(room_id)
+        return RoomDetails(**room.model_dump(), members=self.storage.member_names(room_id))
 
     @staticmethod
     def _dm_partner(username: str, conversation_id: str) -> str:
@@ -106,35 +125,35 @@ class ChatService:
         return second if first == username.lower() else first
 
     def _ensure_can_read(self, username: str, conversation_id: str) -> None:
-        if dm_participants(conversation_id) is not None:
+        if is_dm(conversation_id):
             self._dm_partner(username, conversation_id)
             return
         self._room(conversation_id)
         if not self.storage.is_member(conversation_id, username):
             raise forbidden("Join the room to read it.")
 
-    def messages(self, username: str, conversation_id: str, query: HistoryQuery) -> tuple[list[dict], bool]:
+    def messages(self, username: str, conversation_id: str, query: HistoryQuery) -> tuple[list[Message], bool]:
         self._ensure_can_read(username, conversation_id)
         return self.storage.messages_page(conversation_id, query.before, query.after, query.limit)
 
-    def my_conversations(self, username: str) -> dict:
+    def my_conversations(self, username: str) -> MyConversations:
         rooms, dms = [], []
-        for member in self.storage.memberships_of_user(username):
-            if dm_participants(member["room_id"]):
-                dms.append({"id": member["room_id"], "user": member.get("with", username),
-                            "last_message_at": member.get("last_message_at")})
+        for membership in self.storage.memberships_of_user(username):
+            if is_dm(membership.conversation_id):
+                dms.append(DmSummary(id=membership.conversation_id, user=membership.partner or username,
+                                     last_message_at=membership.last_message_at))
             else:
-                room = self.storage.room(member["room_id"])
+                room = self.storage.room(membership.conversation_id)
                 if room:
-                    rooms.append(room_view(room))
-        return {"rooms": rooms, "dms": dms}
+                    rooms.append(room)
+        return MyConversations(rooms=rooms, dms=dms)
 
     def online_users(self) -> list[str]:
         return self.storage.online_usernames()
 
     # -- websocket ---------------------------------------------------------------
     def connect(self, connection_id: str, token: str | None) -> str:
-        username = auth.username_from_token(token)
+        username = self.authenticate(token)
         self.storage.put_connection(connection_id, username, now_iso())
         return username
 
@@ -143,55 +162,53 @@ class ChatService:
         if connection is None:
             return
         for room_id in rooms:
-            self._announce_if_gone(room_id, connection["username"], notifier)
+            self._announce_if_gone(room_id, connection.username, notifier)
 
     def _announce_if_gone(self, room_id: str, username: str, notifier: Notifier) -> None:
         """A user is present in a room while any of their connections has joined it."""
         remaining = self.storage.connections_in_room(room_id)
-        if any(item["username"].lower() == username.lower() for item in remaining):
+        if any(item.username.lower() == username.lower() for item in remaining):
             return
-        notifier.broadcast([item["connection_id"] for item in remaining],
-                           frames.presence(room_id, username, "left"))
+        notifier.broadcast([item.connection_id for item in remaining], frames.presence(room_id, username, "left"))
 
-    def _budget(self, connection_id: str, room_id: str | None = None) -> tuple[str, dict, int]:
+    def _charge(self, connection_id: str, room_id: str | None = None) -> FrameCharge:
         """Reads the connection: refuses unknown connections, rooms it has not joined and
-        spent budgets; returns the username and the update that counts this frame."""
-        config = settings()
-        window = int(time.time() // config.ws_rate_window_seconds)
+        spent budgets; returns the charge that counts this frame."""
+        now = time.time()
+        window = self.frame_budget.window(now)
         connection = self._connection(connection_id)
-        if room_id is not None and room_id not in connection.get("rooms", ()):
+        if room_id is not None and room_id not in connection.rooms:
             self._room(room_id)
             raise forbidden("Join the room first.")
-        if connection.get("win") == window and connection.get("frames", 0) >= config.ws_rate_limit:
+        if connection.counted_window == window and connection.frames >= self.frame_budget.limit:
             raise self._rate_limited(window)
-        counter = self.storage.frame_counter(connection_id, connection.get("win"), window, config.ws_rate_limit)
-        return connection["username"], counter, window
+        return FrameCharge(connection=connection, window=window, limit=self.frame_budget.limit)
 
-    @staticmethod
-    def _rate_limited(window: int) -> ChatError:
-        config = settings()
-        retry_after = (window + 1) * config.ws_rate_window_seconds - int(time.time())
-        return ChatError("rate_limited", f"At most {config.ws_rate_limit} messages every "
-                         f"{config.ws_rate_window_seconds} seconds; slow down.", retry_after=max(1, retry_after))
+    def _rate_limited(self, window: int) -> ChatError:
+        budget = self.frame_budget
+        return ChatError("rate_limited", f"At most {budget.limit} messages every {budget.window_seconds} seconds; "
+                         "slow down.", retry_after=budget.retry_after(window, time.time()))
 
-    def _store(self, message: dict, client_key, counter: dict, window: int, **extra) -> dict:
+    def _store(self, message: Message, charge: FrameCharge, dm_partner: str | None = None) -> Message:
         for _ in range(MAX_ORDER_RETRIES):
             try:
-                return self.storage.put_message(message, client_key, counter=counter, **extra)[0]
+                return self.storage.put_message(message, charge, dm_partner)[0]
             except FrameBudgetSpent:
-                raise self._rate_limited(window) from None
+                raise self._rate_limited(charge.window) from None
+            except NoSuchRoom:
+                raise no_such_room() from None
             except NewerMessageStored as newer:
-                message["id"] = message_id(time.time(), after=newer.last_message_id)
+                message = message.model_copy(update={"id": message_id(time.time(), after=newer.last_message_id)})
         raise ChatError("unavailable", "The conversation is busy; try again.")
 
-    def _connection(self, connection_id: str) -> dict:
+    def _connection(self, connection_id: str) -> Connection:
         connection = self.storage.connection(connection_id)
         if connection is None:
             raise ChatError("unauthorized", "This connection is not registered; reconnect.")
         return connection
 
     def _username(self, connection_id: str) -> str:
-        return self._connection(connection_id)["username"]
+        return self._connection(connection_id).username
 
     def handle(self, connection_id: str, frame, notifier: Notifier) -> None:
         handler = {JoinFrame: self.join, LeaveFrame: self.leave, SendFrame: self.send, DmFrame: self.dm,
@@ -203,23 +220,23 @@ class ChatService:
 
     def join(self, connection_id: str, frame: JoinFrame, notifier: Notifier) -> None:
         username = self._username(connection_id)
-        if dm_participants(frame.room) is not None:
+        if is_dm(frame.room):
             self._dm_partner(username, frame.room)
             raise invalid("Direct messages need no join: use history to read them.", {"room": "is a DM"})
         room = self._room(frame.room)
         joined_at = now_iso()
         self.storage.subscribe(connection_id, frame.room, username, joined_at)
-        if self.storage.add_member(frame.room, username, joined_at=joined_at):
-            room["member_count"] = room.get("member_count", 0) + 1
+        if self.storage.add_member(frame.room, username, joined_at):
+            room = room.model_copy(update={"member_count": room.member_count + 1})
         if frame.after:
             page = self.storage.messages_page(frame.room, after=frame.after, limit=MAX_HISTORY_PAGE)
         else:
             page = self.storage.messages_page(frame.room)
         messages, more = frames.fit_messages(*page, keep_newest=frame.after is None)
         present = self.storage.connections_in_room(frame.room)
-        members = sorted({item["username"] for item in present}, key=str.lower)
-        notifier.send(connection_id, frames.joined(room_view(room), messages, more, members))
-        notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] != connection_id],
+        members = sorted({item.username for item in present}, key=str.lower)
+        notifier.send(connection_id, frames.joined(room, messages, more, members))
+        notifier.broadcast([item.connection_id for item in present if item.connection_id != connection_id],
                            frames.presence(frame.room, username, "joined"))
 
     def leave(self, connection_id: str, frame: LeaveFrame, notifier: Notifier) -> None:
@@ -228,30 +245,29 @@ class ChatService:
         self._room(frame.room)
         self.storage.remove_member(frame.room, username)
         present = self.storage.connections_in_room(frame.room)
-        mine = [item["connection_id"] for item in present if item["username"].lower() == username.lower()]
+        mine = [item.connection_id for item in present if item.username.lower() == username.lower()]
         for other_connection in mine:
             self.storage.unsubscribe(other_connection, frame.room)
         notifier.broadcast(dict.fromkeys([connection_id, *mine]), frames.left(frame.room))
         if mine:
-            notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] not in mine],
+            notifier.broadcast([item.connection_id for item in present if item.connection_id not in mine],
                                frames.presence(frame.room, username, "left"))
 
-    def _new_message(self, room: str, sender: str, text: str, client_id: str | None) -> tuple[dict, str | None]:
+    @staticmethod
+    def _new_message(room: str, sender: str, text: str, client_id: str | None) -> Message:
         moment = time.time()
-        message = {"id": message_id(moment), "room": room, "sender": sender, "text": text,
-                   "ts": now_iso(moment), "client_id": client_id}
-        client_key = f"client#{room}#{sender.lower()}#{client_id}" if client_id else None
-        return message, client_key
+        return Message(id=message_id(moment), room=room, sender=sender, text=text, ts=now_iso(moment),
+                       client_id=client_id)
 
     def send(self, connection_id: str, frame: SendFrame, notifier: Notifier) -> None:
-        if dm_participants(frame.room) is not None:
+        if is_dm(frame.room):
             self._direct(connection_id, frame.text, frame.client_id, notifier, conversation=frame.room)
             return
-        username, counter, window = self._budget(connection_id, frame.room)
-        message, client_key = self._new_message(frame.room, username, frame.text, frame.client_id)
-        stored = self._store(message, client_key, counter, window, touch_room=True)
+        charge = self._charge(connection_id, frame.room)
+        message = self._new_message(frame.room, charge.connection.username, frame.text, frame.client_id)
+        stored = self._store(message, charge)
         recipients = self.storage.connections_in_room(frame.room)
-        notifier.broadcast([item["connection_id"] for item in recipients], frames.message(stored))
+        notifier.broadcast([item.connection_id for item in recipients], frames.message(stored))
 
     def dm(self, connection_id: str, frame: DmFrame, notifier: Notifier) -> None:
         self._direct(connection_id, frame.text, frame.client_id, notifier, to=frame.to)
@@ -259,24 +275,18 @@ class ChatService:
     def _direct(self, connection_id: str, text: str, client_id: str | None, notifier: Notifier,
                 to: str | None = None, conversation: str | None = None) -> None:
         """A direct message to `to`, or into the DM `conversation` the sender is part of."""
-        username, counter, window = self._budget(connection_id)
+        charge = self._charge(connection_id)
+        username = charge.connection.username
         if conversation is not None:
             to = self._dm_partner(username, conversation)
         recipient = self.storage.user_by_username(to)
         if recipient is None:
             raise not_found("No such user.")
-        conversation = dm_id(username, recipient["username"])
-        message, client_key = self._new_message(conversation, username, text, client_id)
-        members = [{"member": username.lower(), "username": username, "with": recipient["username"],
-                    "last_message_at": message["ts"]},
-                   {"member": recipient["username_key"], "username": recipient["username"], "with": username,
-                    "last_message_at": message["ts"]}]
-        if members[0]["member"] == members[1]["member"]:
-            members = members[:1]
-        stored = self._store(message, client_key, counter, window, touch_room=False, dm_members=members)
+        message = self._new_message(dm_id(username, recipient.username), username, text, client_id)
+        stored = self._store(message, charge, dm_partner=recipient.username)
         recipients = self.storage.connection_ids_of_user(username)
-        if recipient["username_key"] != username.lower():
-            recipients += self.storage.connection_ids_of_user(recipient["username"])
+        if recipient.username.lower() != username.lower():
+            recipients += self.storage.connection_ids_of_user(recipient.username)
         notifier.broadcast(recipients, frames.message(stored))
 
     def history(self, connection_id: str, frame: HistoryFrame, notifier: Notifier) -> None:
@@ -286,14 +296,17 @@ class ChatService:
         notifier.send(connection_id, frames.history(frame.room, messages, more))
 
     def typing(self, connection_id: str, frame: TypingFrame, notifier: Notifier) -> None:
-        is_dm = dm_participants(frame.room) is not None
-        username, counter, window = self._budget(connection_id, None if is_dm else frame.room)
-        if not self.storage.count_frame(counter):
-            raise self._rate_limited(window)
-        if is_dm:
+        dm = is_dm(frame.room)
+        charge = self._charge(connection_id, None if dm else frame.room)
+        try:
+            self.storage.count_frame(charge)
+        except FrameBudgetSpent:
+            raise self._rate_limited(charge.window) from None
+        username = charge.connection.username
+        if dm:
             other = self._dm_partner(username, frame.room)
             notifier.broadcast(self.storage.connection_ids_of_user(other), frames.typing(frame.room, username))
             return
         present = self.storage.connections_in_room(frame.room)
-        notifier.broadcast([item["connection_id"] for item in present if item["connection_id"] != connection_id],
+        notifier.broadcast([item.connection_id for item in present if item.connection_id != connection_id],
                            frames.typing(frame.room, username))

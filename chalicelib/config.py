@@ -1,51 +1,80 @@
-"""Runtime settings, read from the environment in this one place."""
-import os
-from dataclasses import dataclass
-from functools import lru_cache
+"""Runtime settings: one immutable value, made from the environment by the composition
+root (runtime.py) and passed to whoever needs a part of it."""
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+# The environment variable naming each table (the stack's Globals set them; tests/infra
+# checks that this map and infra/resources.json agree).
+TABLE_VARIABLES = {"users": "USERS_TABLE", "rooms": "ROOMS_TABLE", "connections": "CONNECTIONS_TABLE",
+                   "messages": "MESSAGES_TABLE"}
+
+
+@dataclass(frozen=True)
+class Tables:
+    users: str = "chat-users"
+    rooms: str = "chat-rooms"
+    connections: str = "chat-connections"
+    messages: str = "chat-messages"
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> "Tables":
+        return cls(**{field: env[variable] for field, variable in TABLE_VARIABLES.items() if variable in env})
+
+    @classmethod
+    def prefixed(cls, prefix: str) -> "Tables":
+        """Tables named `<prefix>-users`… (the local server's and the tests')."""
+        return cls(**{field: f"{prefix}-{field}" for field in TABLE_VARIABLES})
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `limit` counted events per fixed window of `window_seconds`."""
+    limit: int = 20
+    window_seconds: int = 10
+
+    def window(self, now: float) -> int:
+        return int(now // self.window_seconds)
+
+    def retry_after(self, window: int, now: float) -> int:
+        return max(1, int((window + 1) * self.window_seconds - now))
 
 
 @dataclass(frozen=True)
 class Settings:
-    users_table: str
-    rooms_table: str
-    connections_table: str
-    messages_table: str
-    bcrypt_rounds: int
-    token_ttl_seconds: int
-    jwt_secret: str | None
-    jwt_secret_param: str | None
+    tables: Tables = field(default_factory=Tables)
+    bcrypt_rounds: int = 12
+    token_ttl_seconds: int = 86400
+    jwt_secret: str | None = None
+    jwt_secret_param: str | None = None
     # Set only by the local server: API Gateway's management API is then served
     # over plain http by it, which Chalice's own client cannot reach.
-    ws_management_url: str | None
-    # Frames (send, dm, typing) one connection may send per window, and failed logins
-    # per username and per source address per window.
-    ws_rate_limit: int
-    ws_rate_window_seconds: int
-    login_failure_limit: int
-    login_failure_window_seconds: int
+    ws_management_url: str | None = None
+    # Frames (send, dm, typing) one connection may send per window.
+    frame_budget: Budget = field(default_factory=Budget)
+    # Failed logins per username and per source address per window.
+    login_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=900))
     # Rooms with more connections than this hand their fan-out to the SQS workers,
     # when a queue is configured (see notifier.py).
-    fanout_queue_url: str | None
-    fanout_batch_threshold: int
+    fanout_queue_url: str | None = None
+    fanout_batch_threshold: int = 2000
 
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    env = os.environ
-    return Settings(
-        users_table=env.get("USERS_TABLE", "chat-users"),
-        rooms_table=env.get("ROOMS_TABLE", "chat-rooms"),
-        connections_table=env.get("CONNECTIONS_TABLE", "chat-connections"),
-        messages_table=env.get("MESSAGES_TABLE", "chat-messages"),
-        bcrypt_rounds=int(env.get("BCRYPT_ROUNDS", "12")),
-        token_ttl_seconds=int(env.get("TOKEN_TTL_SECONDS", "86400")),
-        jwt_secret=env.get("JWT_SECRET") or None,
-        jwt_secret_param=env.get("JWT_SECRET_PARAM") or None,
-        ws_management_url=env.get("WS_MANAGEMENT_URL") or None,
-        ws_rate_limit=int(env.get("WS_RATE_LIMIT", "20")),
-        ws_rate_window_seconds=int(env.get("WS_RATE_WINDOW_SECONDS", "10")),
-        login_failure_limit=int(env.get("LOGIN_FAILURE_LIMIT", "10")),
-        login_failure_window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", "900")),
-        fanout_queue_url=env.get("FANOUT_QUEUE_URL") or None,
-        fanout_batch_threshold=int(env.get("FANOUT_BATCH_THRESHOLD", "2000")),
-    )
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str]) -> "Settings":
+        defaults = cls()
+        return cls(
+            tables=Tables.from_environment(env),
+            bcrypt_rounds=int(env.get("BCRYPT_ROUNDS", defaults.bcrypt_rounds)),
+            token_ttl_seconds=int(env.get("TOKEN_TTL_SECONDS", defaults.token_ttl_seconds)),
+            jwt_secret=env.get("JWT_SECRET") or None,
+            jwt_secret_param=env.get("JWT_SECRET_PARAM") or None,
+            ws_management_url=env.get("WS_MANAGEMENT_URL") or None,
+            frame_budget=Budget(
+                limit=int(env.get("WS_RATE_LIMIT", defaults.frame_budget.limit)),
+                window_seconds=int(env.get("WS_RATE_WINDOW_SECONDS", defaults.frame_budget.window_seconds))),
+            login_budget=Budget(
+                limit=int(env.get("LOGIN_FAILURE_LIMIT", defaults.login_budget.limit)),
+                window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", defaults.login_budget.window_seconds))),
+            fanout_queue_url=env.get("FANOUT_QUEUE_URL") or None,
+            fanout_batch_threshold=int(env.get("FANOUT_BATCH_THRESHOLD", defaults.fanout_batch_threshold)),
+        )

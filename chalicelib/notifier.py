@@ -1,20 +1,17 @@
 """Sends frames to WebSocket connections through API Gateway's management API.
 
-A room with more connections than settings().fanout_batch_threshold does not post from
-the handler: it queues batches of connection ids on SQS (FANOUT_QUEUE_URL) and the
-fan-out worker (app.fanout_worker) posts them, so one send never outgrows a Lambda call.
+A room with more connections than the fan-out queue's threshold does not post from the
+handler: it queues batches of connection ids on SQS (FANOUT_QUEUE_URL) and the fan-out
+worker (app.fanout_worker) posts them, so one send never outgrows a Lambda call.
 """
 import json
 import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache
+from dataclasses import dataclass
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
-from .config import settings
 
 log = logging.getLogger(__name__)
 # A post waits ~20 ms on API Gateway and costs botocore well under 1 ms of CPU, so posts
@@ -30,17 +27,18 @@ SQS_BATCH_BYTES = 250_000  # SQS takes at most 256 KiB per message and per batch
 _API_GATEWAY_ENDPOINT = re.compile(r"https://[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com/[A-Za-z0-9_-]+")
 
 
-def management_endpoint(domain_name: str, stage: str) -> str:
-    """The one place that decides where the management API is: the local server's own
-    http endpoint when it says so, otherwise the API Gateway domain that sent the event."""
-    return settings().ws_management_url or f"https://{domain_name}/{stage}"
+# botocore settings of the management API client (made by the composition root).
+MANAGEMENT_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3},
+                                  max_pool_connections=MAX_PARALLEL_POSTS, connect_timeout=2, read_timeout=4)
+SQS_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 3})
 
 
-@lru_cache(maxsize=4)
-def _client(endpoint_url: str):
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint_url, config=Config(
-        retries={"mode": "standard", "max_attempts": 3}, max_pool_connections=MAX_PARALLEL_POSTS,
-        connect_timeout=2, read_timeout=4))
+@dataclass(frozen=True)
+class FanoutQueue:
+    """Where big rooms' fan-out goes: rooms with more connections than `threshold`."""
+    client: object  # boto3 SQS client
+    url: str
+    threshold: int
 
 
 def encode(frame: dict) -> bytes:
@@ -48,11 +46,13 @@ def encode(frame: dict) -> bytes:
 
 
 class Notifier:
-    def __init__(self, endpoint_url: str, on_gone):
-        """on_gone(connection_id) is called for each connection API Gateway says is gone."""
+    def __init__(self, endpoint_url: str, client, on_gone, fanout: FanoutQueue | None = None):
+        """`client` is a management API client for `endpoint_url`; on_gone(connection_id) is
+        called for each connection API Gateway says is gone."""
         self.endpoint_url = endpoint_url
-        self.client = _client(endpoint_url)
+        self.client = client
         self.on_gone = on_gone
+        self.fanout = fanout
 
     def _post(self, connection_id: str, data: bytes) -> bool:
         try:
@@ -74,9 +74,8 @@ class Notifier:
         not delivered, so one bad connection cannot fail the others."""
         connection_ids = list(dict.fromkeys(connection_ids))
         data = encode(frame)
-        config = settings()
-        if config.fanout_queue_url and len(connection_ids) > config.fanout_batch_threshold:
-            return self._hand_off(config.fanout_queue_url, connection_ids, data)
+        if self.fanout and len(connection_ids) > self.fanout.threshold:
+            return self._hand_off(connection_ids, data)
         return self.post_all(connection_ids, data)
 
     def post_all(self, connection_ids: list[str], data: bytes) -> int:
@@ -87,7 +86,7 @@ class Notifier:
             return int(self._post_logged(connection_ids[0], data))
         return sum(_pool.map(lambda cid: self._post_logged(cid, data), connection_ids))
 
-    def _hand_off(self, queue_url: str, connection_ids: list[str], data: bytes) -> int:
+    def _hand_off(self, connection_ids: list[str], data: bytes) -> int:
         """Queues the fan-out for the workers; returns how many posts were queued or made.
 
         Whatever SQS does not take is posted from here, so a queue outage slows a big
@@ -102,7 +101,8 @@ class Notifier:
         for group in _sqs_batches(jobs):
             entries = [{"Id": str(index), "MessageBody": body} for index, (_, body) in enumerate(group)]
             try:
-                failed = _sqs().send_message_batch(QueueUrl=queue_url, Entries=entries).get("Failed", [])
+                failed = self.fanout.client.send_message_batch(QueueUrl=self.fanout.url, Entries=entries).get(
+                    "Failed", [])
             except Exception as error:  # noqa: BLE001 - fall back to posting from here
                 log.warning("fan-out hand-off failed: %s", type(error).__name__)
                 failed = entries
@@ -136,17 +136,12 @@ def _sqs_batches(jobs: list[tuple[list[str], str]]):
         yield group
 
 
-@lru_cache(maxsize=1)
-def _sqs():
-    return boto3.client("sqs", config=Config(retries={"mode": "standard", "max_attempts": 3}))
-
-
-def fan_out_job(body: str) -> tuple[str, list[str], bytes]:
+def fan_out_job(body: str, local_endpoint: str | None) -> tuple[str, list[str], bytes]:
     """(endpoint, connection ids, frame bytes) of one queued batch, checked: the worker
     posts only to API Gateway or to the local server's own endpoint."""
     job = json.loads(body)
     endpoint, connection_ids, frame = job["endpoint"], job["connections"], job["frame"]
-    if not (_API_GATEWAY_ENDPOINT.fullmatch(endpoint) or endpoint == settings().ws_management_url):
+    if not (_API_GATEWAY_ENDPOINT.fullmatch(endpoint) or endpoint == local_endpoint):
         raise ValueError("fan-out job names an unexpected endpoint")
     if not (isinstance(connection_ids, list) and all(isinstance(item, str) for item in connection_ids)
             and isinstance(frame, str)):

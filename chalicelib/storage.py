@@ -1,19 +1,20 @@
-"""Every DynamoDB read and write of the app, each named for what it finds or changes.
+"""The repository: every DynamoDB read and write of the app, each named for what it finds
+or changes. It builds every key and attribute it stores and raises the domain exceptions
+below; it holds no user-facing text and no rule about who may do what.
 
 Reads on user actions are GetItem or Query on a key or an index, never Scan.
 Uniqueness (usernames, emails, room names, client ids) rests on conditional writes.
 """
 import time
 from decimal import Decimal
-from functools import lru_cache
 
-import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from .config import settings
-from .errors import ChatError
+from .config import Tables
+from .conversations import is_dm
+from .records import Connection, FrameCharge, Membership, StoredUser, Subscriber
+from .shapes import Message, Room
 
 # API Gateway closes every connection after 2 hours; expire leftovers a little later.
 CONNECTION_TTL_SECONDS = 2 * 3600 + 600
@@ -22,6 +23,36 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
+# -- domain exceptions -----------------------------------------------------------------
+class UsernameTaken(Exception):
+    pass
+
+
+class EmailTaken(Exception):
+    pass
+
+
+class RoomNameTaken(Exception):
+    pass
+
+
+class NoSuchRoom(Exception):
+    pass
+
+
+class FrameBudgetSpent(Exception):
+    """The connection has sent its allowance of frames for the current window."""
+
+
+class NewerMessageStored(Exception):
+    """The conversation already holds a message with a later id: make a newer id and retry."""
+
+    def __init__(self, last_message_id: str):
+        super().__init__(last_message_id)
+        self.last_message_id = last_message_id
+
+
+# -- item encoding ---------------------------------------------------------------------
 def _dump(item: dict) -> dict:
     return {key: _serializer.serialize(value) for key, value in item.items() if value is not None}
 
@@ -52,50 +83,44 @@ def _cancellation_reasons(error: ClientError) -> list[dict] | None:
     return error.response.get("CancellationReasons", [])
 
 
-class FrameBudgetSpent(Exception):
-    """The connection has sent its allowance of frames for the current window."""
+def _user(item: dict | None) -> StoredUser | None:
+    if item is None:
+        return None
+    return StoredUser(username=item["username"], email=item["email"], password_hash=item["password_hash"],
+                      created_at=item["created_at"])
 
 
-class NewerMessageStored(Exception):
-    """The conversation already holds a message with a later id: make a newer id and retry."""
-
-    def __init__(self, last_message_id: str):
-        super().__init__(last_message_id)
-        self.last_message_id = last_message_id
+def _room(item: dict) -> Room:
+    return Room(id=item["room_id"], name=item["name"], description=item.get("description", ""),
+                created_by=item["created_by"], created_at=item["created_at"],
+                member_count=item.get("member_count", 0), last_message_at=item.get("last_message_at"))
 
 
-def dm_participants(conversation_id: str) -> tuple[str, str] | None:
-    parts = conversation_id.split(":")
-    if len(parts) == 3 and parts[0] == "dm":
-        return parts[1], parts[2]
-    return None
+def _message(item: dict, room: str, message_id: str) -> Message:
+    return Message(id=message_id, room=room, sender=item["sender"], text=item["text"], ts=item["ts"],
+                   client_id=item.get("client_id"))
 
 
-def dm_id(user_a: str, user_b: str) -> str:
-    first, second = sorted((user_a.lower(), user_b.lower()))
-    return f"dm:{first}:{second}"
+def _connection(item: dict | None) -> Connection | None:
+    if item is None:
+        return None
+    return Connection(connection_id=item["connection_id"], username=item["username"],
+                      rooms=frozenset(item.get("rooms", ())), counted_window=item.get("win"),
+                      frames=item.get("frames", 0))
 
 
-@lru_cache(maxsize=1)
-def dynamodb_client():
-    # Standard retry mode backs off on throttling with a retry quota, so a throttled
-    # table slows callers down instead of multiplying the load.
-    return boto3.client("dynamodb", config=Config(
-        retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=32,
-        # Five tries must fit in API Gateway's 29 s integration limit.
-        connect_timeout=2, read_timeout=4))
+def _expiry() -> int:
+    return int(time.time()) + CONNECTION_TTL_SECONDS
 
 
 class Storage:
-    def __init__(self, client=None):
-        self.client = client or dynamodb_client()
-        config = settings()
-        self.users = config.users_table
-        self.rooms = config.rooms_table
-        self.connections = config.connections_table
-        self.messages = config.messages_table
+    def __init__(self, client, tables: Tables):
+        self.client = client
+        self.users = tables.users
+        self.rooms = tables.rooms
+        self.connections = tables.connections
+        self.messages = tables.messages
 
-    # -- users -------------------------------------------------------------------
     def _put_new(self, table: str, key_attribute: str, items: list[dict]) -> list[bool] | None:
         """Puts items that must not exist yet, all or none. Returns None when stored,
         else which of the items already existed."""
@@ -113,40 +138,6 @@ class Storage:
             return existed
         return None
 
-    def create_user(self, user: dict) -> None:
-        """Stores a new user; raises conflict naming the field that is taken."""
-        email_lock = {"username_key": f"email:{user['email_key']}", "owner": user["username_key"]}
-        existed = self._put_new(self.users, "username_key", [user, email_lock])
-        if existed and existed[0]:
-            raise ChatError("conflict", "That username is taken.", {"username": "is taken"})
-        if existed:
-            raise ChatError("conflict", "That email is already registered.", {"email": "is already registered"})
-
-    def user_by_username(self, username: str) -> dict | None:
-        response = self.client.get_item(TableName=self.users,
-                                        Key=_dump({"username_key": username.lower()}))
-        return _load(response.get("Item"))
-
-    def user_by_email(self, email: str) -> dict | None:
-        response = self.client.query(
-            TableName=self.users, IndexName="by-email", Limit=1,
-            KeyConditionExpression="email_key = :email", ExpressionAttributeValues=_values(email=email.lower()))
-        items = response.get("Items", [])
-        return _load(items[0]) if items else None
-
-    # -- rooms -------------------------------------------------------------------
-    def create_room(self, room: dict) -> None:
-        item = {**room, "item": "room", "kind": "room"}
-        name_lock = {"room_id": f"name:{room['name_key']}", "item": "room", "owner": room["room_id"]}
-        if self._put_new(self.rooms, "room_id", [name_lock, item]):
-            raise ChatError("conflict", "A room with that name exists.", {"name": "is taken"})
-
-    def room(self, room_id: str) -> dict | None:
-        response = self.client.get_item(TableName=self.rooms, Key=_dump({"room_id": room_id, "item": "room"}))
-        item = _load(response.get("Item"))
-        # Name locks share the key shape of rooms; only real rooms carry a kind.
-        return item if item and item.get("kind") == "room" else None
-
     def _query_all(self, **query) -> list[dict]:
         items, start = [], None
         while True:
@@ -158,22 +149,64 @@ class Storage:
             if not start:
                 return items
 
-    def all_rooms(self) -> list[dict]:
-        return self._query_all(TableName=self.rooms, IndexName="rooms-by-created",
-                               KeyConditionExpression="kind = :kind", ExpressionAttributeValues=_values(kind="room"))
+    # -- users -------------------------------------------------------------------
+    def create_user(self, user: StoredUser) -> None:
+        """Stores a new user; raises UsernameTaken or EmailTaken."""
+        item = {"username_key": user.username.lower(), "username": user.username, "email": user.email,
+                "email_key": user.email.lower(), "password_hash": user.password_hash, "created_at": user.created_at}
+        email_lock = {"username_key": f"email:{item['email_key']}", "owner": item["username_key"]}
+        existed = self._put_new(self.users, "username_key", [item, email_lock])
+        if existed and existed[0]:
+            raise UsernameTaken()
+        if existed:
+            raise EmailTaken()
 
-    def add_member(self, conversation_id: str, username: str, **extra) -> bool:
-        """Makes a user a durable member; False when they already were."""
-        member = {"room_id": conversation_id, "item": f"member#{username.lower()}", "member": username.lower(),
-                  "username": username, "joined_at": extra.pop("joined_at"), **extra}
-        writes = [{"Put": {"TableName": self.rooms, "Item": _dump(member),
-                           "ConditionExpression": "attribute_not_exists(room_id)"}}]
-        if dm_participants(conversation_id) is None:
-            writes.append({"Update": {
-                "TableName": self.rooms, "Key": _dump({"room_id": conversation_id, "item": "room"}),
-                "UpdateExpression": "ADD member_count :one", "ExpressionAttributeValues": _values(one=1)}})
+    def user_by_username(self, username: str) -> StoredUser | None:
+        response = self.client.get_item(TableName=self.users, Key=_dump({"username_key": username.lower()}))
+        item = _load(response.get("Item"))
+        # Email locks share the key space; only users have a password hash.
+        return _user(item) if item and "password_hash" in item else None
+
+    def user_by_email(self, email: str) -> StoredUser | None:
+        response = self.client.query(
+            TableName=self.users, IndexName="by-email", Limit=1,
+            KeyConditionExpression="email_key = :email", ExpressionAttributeValues=_values(email=email.lower()))
+        items = response.get("Items", [])
+        return _user(_load(items[0])) if items else None
+
+    # -- rooms -------------------------------------------------------------------
+    def create_room(self, room: Room) -> None:
+        """Stores a new room; raises RoomNameTaken when another has its name in any case."""
+        name_key = room.name.lower()
+        item = {"room_id": room.id, "item": "room", "kind": "room", "name": room.name, "name_key": name_key,
+                "description": room.description, "created_by": room.created_by, "created_at": room.created_at,
+                "member_count": room.member_count}
+        name_lock = {"room_id": f"name:{name_key}", "item": "room", "owner": room.id}
+        if self._put_new(self.rooms, "room_id", [name_lock, item]):
+            raise RoomNameTaken()
+
+    def room(self, room_id: str) -> Room | None:
+        response = self.client.get_item(TableName=self.rooms, Key=_dump({"room_id": room_id, "item": "room"}))
+        item = _load(response.get("Item"))
+        # Name locks share the key shape of rooms; only real rooms carry a kind.
+        return _room(item) if item and item.get("kind") == "room" else None
+
+    def all_rooms(self) -> list[Room]:
+        items = self._query_all(TableName=self.rooms, IndexName="rooms-by-created",
+                                KeyConditionExpression="kind = :kind", ExpressionAttributeValues=_values(kind="room"))
+        return [_room(item) for item in items]
+
+    def add_member(self, room_id: str, username: str, joined_at: str) -> bool:
+        """Makes a user a durable member of a room; False when they already were."""
+        member = {"room_id": room_id, "item": f"member#{username.lower()}", "member": username.lower(),
+                  "username": username, "joined_at": joined_at}
         try:
-            self.client.transact_write_items(TransactItems=writes)
+            self.client.transact_write_items(TransactItems=[
+                {"Put": {"TableName": self.rooms, "Item": _dump(member),
+                         "ConditionExpression": "attribute_not_exists(room_id)"}},
+                {"Update": {"TableName": self.rooms, "Key": _dump({"room_id": room_id, "item": "room"}),
+                            "UpdateExpression": "ADD member_count :one", "ExpressionAttributeValues": _values(one=1)}},
+            ])
         except ClientError as error:
             if _cancellation_reasons(error) is None:
                 raise
@@ -209,48 +242,54 @@ class Storage:
                                                                                           prefix="member#"))
         return [item["username"] for item in items]
 
-    def memberships_of_user(self, username: str) -> list[dict]:
-        """The member items of every room and DM conversation the user belongs to."""
-        return self._query_all(TableName=self.rooms, IndexName="by-member",
-                               KeyConditionExpression="member = :member",
-                               ExpressionAttributeValues=_values(member=username.lower()))
+    def memberships_of_user(self, username: str) -> list[Membership]:
+        """Every room and DM conversation the user belongs to."""
+        items = self._query_all(TableName=self.rooms, IndexName="by-member",
+                                KeyConditionExpression="member = :member",
+                                ExpressionAttributeValues=_values(member=username.lower()))
+        return [Membership(conversation_id=item["room_id"], partner=item.get("with"),
+                           last_message_at=item.get("last_message_at")) for item in items]
 
     # -- messages ----------------------------------------------------------------
-    def put_message(self, message: dict, client_key: str | None, touch_room: bool,
-                    dm_members: list[dict] = (), counter: dict | None = None) -> tuple[dict, bool]:
-        """Stores a message in one transaction with what goes with it, counting it in the
-        sender's frame budget (`counter`, from frame_counter) when given.
+    def put_message(self, message: Message, charge: FrameCharge | None = None,
+                    dm_partner: str | None = None) -> tuple[Message, bool]:
+        """Stores a message in one transaction with what goes with it: the item that makes
+        its client_id idempotent, the conversation's last id (rooms: with last_message_at)
+        and, for a DM, both participants' member items (`dm_partner` as registered); the
+        frame is counted in the sender's budget when `charge` is given.
 
-        Returns (message, True), or (the message stored earlier, False) when the
-        sender's client_id was already used in this conversation; raises
-        FrameBudgetSpent when the budget's condition failed.
+        Returns (message, True), or (the message stored earlier, False) when the sender's
+        client_id was already used in this conversation. Raises FrameBudgetSpent,
+        NewerMessageStored (retry with a later id) or NoSuchRoom.
         """
-        item = {"conversation_id": message["room"], "message_id": message["id"], "sender": message["sender"],
-                "text": message["text"], "ts": message["ts"], "client_id": message.get("client_id")}
+        item = {"conversation_id": message.room, "message_id": message.id, "sender": message.sender,
+                "text": message.text, "ts": message.ts, "client_id": message.client_id}
         writes = []
-        if client_key:
+        if message.client_id:
+            client_key = f"client#{message.room}#{message.sender.lower()}#{message.client_id}"
             copy = {**item, "conversation_id": client_key, "message_id": "client",
-                    "original_room": message["room"], "original_id": message["id"]}
+                    "original_room": message.room, "original_id": message.id}
             writes.append({"Put": {"TableName": self.messages, "Item": _dump(copy),
                                    "ConditionExpression": "attribute_not_exists(conversation_id)",
                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         writes.append({"Put": {"TableName": self.messages, "Item": _dump(item)}})
         # Messages commit in id order per conversation, so a client that resumes `after` the newest
         # id it saw cannot miss one that an overlapping send stored later with an older id.
+        touch_room = not is_dm(message.room)
         order = "attribute_not_exists(last_message_id) OR last_message_id < :id"
         writes.append({"Update": {
             "TableName": self.rooms,
-            "Key": _dump({"room_id": message["room"], "item": "room" if touch_room else "sequence"}),
+            "Key": _dump({"room_id": message.room, "item": "room" if touch_room else "sequence"}),
             "UpdateExpression": "SET last_message_id = :id" + (", last_message_at = :ts" if touch_room else ""),
             "ConditionExpression": f"attribute_exists(room_id) AND ({order})" if touch_room else order,
-            "ExpressionAttributeValues": _values(id=message["id"], **({"ts": message["ts"]} if touch_room else {})),
+            "ExpressionAttributeValues": _values(id=message.id, **({"ts": message.ts} if touch_room else {})),
             "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         order_index = len(writes) - 1
-        for member in dm_members:
-            writes.append({"Put": {"TableName": self.rooms, "Item": _dump(
-                {"room_id": message["room"], "item": f"member#{member['member']}", **member})}})
-        if counter:
-            writes.append({"Update": counter})
+        if dm_partner is not None:
+            writes.extend({"Put": {"TableName": self.rooms, "Item": _dump(member)}}
+                          for member in self._dm_members(message, dm_partner))
+        if charge:
+            writes.append({"Update": self._charge_update(charge)})
         try:
             self.client.transact_write_items(TransactItems=writes)
         except ClientError as error:
@@ -258,26 +297,32 @@ class Storage:
             if not reasons:
                 raise
             failed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
-            if client_key and failed[0] and reasons[0].get("Item"):
+            if message.client_id and failed[0] and reasons[0].get("Item"):
                 stored = _load(reasons[0]["Item"])
-                return self._message(stored, stored["original_room"], stored["original_id"]), False
-            if counter and failed[-1]:
+                return _message(stored, stored["original_room"], stored["original_id"]), False
+            if charge and failed[-1]:
                 raise FrameBudgetSpent() from None
             if failed[order_index]:
                 newest = _load(reasons[order_index].get("Item")) or {}
                 if "last_message_id" not in newest:
-                    raise ChatError("not_found", "That room does not exist.") from None
+                    raise NoSuchRoom() from None
                 raise NewerMessageStored(newest["last_message_id"]) from None
             raise
         return message, True
 
     @staticmethod
-    def _message(item: dict, room: str, message_id: str) -> dict:
-        return {"id": message_id, "room": room, "sender": item["sender"], "text": item["text"],
-                "ts": item["ts"], "client_id": item.get("client_id")}
+    def _dm_members(message: Message, partner: str) -> list[dict]:
+        """Both participants' member items of a DM, which list it among their conversations."""
+        sender = {"room_id": message.room, "item": f"member#{message.sender.lower()}",
+                  "member": message.sender.lower(), "username": message.sender, "with": partner,
+                  "last_message_at": message.ts}
+        if partner.lower() == message.sender.lower():
+            return [sender]
+        return [sender, {"room_id": message.room, "item": f"member#{partner.lower()}", "member": partner.lower(),
+                         "username": partner, "with": message.sender, "last_message_at": message.ts}]
 
     def messages_page(self, conversation_id: str, before: str | None = None, after: str | None = None,
-                      limit: int = 50) -> tuple[list[dict], bool]:
+                      limit: int = 50) -> tuple[list[Message], bool]:
         """Up to `limit` messages, oldest first, and whether more lie beyond them.
 
         With `after` the page starts right after it (catching up); otherwise it ends
@@ -305,19 +350,19 @@ class Storage:
         items = items[:limit]
         if not forward:
             items.reverse()
-        return [self._message(item, conversation_id, item["message_id"]) for item in items], more
+        return [_message(item, conversation_id, item["message_id"]) for item in items], more
 
     # -- connections -------------------------------------------------------------
     def put_connection(self, connection_id: str, username: str, connected_at: str) -> None:
         self.client.put_item(TableName=self.connections, Item=_dump({
             "connection_id": connection_id, "item": "connection", "username": username,
             "username_key": username.lower(), "presence": "online", "connected_at": connected_at,
-            "expires_at": int(time.time()) + CONNECTION_TTL_SECONDS}))
+            "expires_at": _expiry()}))
 
-    def connection(self, connection_id: str) -> dict | None:
+    def connection(self, connection_id: str) -> Connection | None:
         response = self.client.get_item(TableName=self.connections,
                                         Key=_dump({"connection_id": connection_id, "item": "connection"}))
-        return _load(response.get("Item"))
+        return _connection(_load(response.get("Item")))
 
     def subscribe(self, connection_id: str, room_id: str, username: str, joined_at: str) -> None:
         """Joins a connection to a room: its subscription item (found by room through the
@@ -325,70 +370,53 @@ class Storage:
         self.client.transact_write_items(TransactItems=[
             {"Put": {"TableName": self.connections, "Item": _dump({
                 "connection_id": connection_id, "item": f"room#{room_id}", "room_id": room_id,
-                "username": username, "joined_at": joined_at,
-                "expires_at": int(time.time()) + CONNECTION_TTL_SECONDS})}},
-            {"Update": {"TableName": self.connections,
-                        "Key": _dump({"connection_id": connection_id, "item": "connection"}),
-                        "UpdateExpression": "ADD rooms :room", "ConditionExpression": "attribute_exists(connection_id)",
-                        "ExpressionAttributeValues": {":room": {"SS": [room_id]}}}},
+                "username": username, "joined_at": joined_at, "expires_at": _expiry()})}},
+            self._room_set_update(connection_id, "ADD", room_id),
         ])
 
     def unsubscribe(self, connection_id: str, room_id: str) -> None:
         self.client.transact_write_items(TransactItems=[
             {"Delete": {"TableName": self.connections,
                         "Key": _dump({"connection_id": connection_id, "item": f"room#{room_id}"})}},
-            {"Update": {"TableName": self.connections,
-                        "Key": _dump({"connection_id": connection_id, "item": "connection"}),
-                        "UpdateExpression": "DELETE rooms :room", "ConditionExpression": "attribute_exists(connection_id)",
-                        "ExpressionAttributeValues": {":room": {"SS": [room_id]}}}},
+            self._room_set_update(connection_id, "DELETE", room_id),
         ])
 
-    def frame_counter(self, connection_id: str, counted_window, window: int, limit: int) -> dict:
-        """The conditional update that counts one frame in the connection's budget for
-        `window`: to run alone (typing) or inside a message's transaction (send, dm)."""
+    def _room_set_update(self, connection_id: str, operation: str, room_id: str) -> dict:
+        return {"Update": {"TableName": self.connections,
+                           "Key": _dump({"connection_id": connection_id, "item": "connection"}),
+                           "UpdateExpression": f"{operation} rooms :room",
+                           "ConditionExpression": "attribute_exists(connection_id)",
+                           "ExpressionAttributeValues": {":room": {"SS": [room_id]}}}}
+
+    def _charge_update(self, charge: FrameCharge) -> dict:
+        """The conditional update that counts one frame in the connection's budget: alone
+        (typing) or inside a message's transaction (send, dm)."""
         update = {"TableName": self.connections,
-                  "Key": _dump({"connection_id": connection_id, "item": "connection"}),
-                  "ExpressionAttributeValues": _values(one=1, w=window)}
-        if counted_window == window:
+                  "Key": _dump({"connection_id": charge.connection.connection_id, "item": "connection"}),
+                  "ExpressionAttributeValues": _values(one=1, w=charge.window)}
+        if charge.connection.counted_window == charge.window:
             update["UpdateExpression"] = "ADD frames :one"
             update["ConditionExpression"] = "win = :w AND frames < :limit"
-            update["ExpressionAttributeValues"].update(_values(limit=limit))
+            update["ExpressionAttributeValues"].update(_values(limit=charge.limit))
         else:
             update["UpdateExpression"] = "SET win = :w, frames = :one"
             update["ConditionExpression"] = "attribute_exists(connection_id) AND (attribute_not_exists(win) OR win <> :w)"
         return update
 
-    def count_frame(self, counter: dict) -> bool:
+    def count_frame(self, charge: FrameCharge) -> None:
+        """Counts a frame that stores nothing else; raises FrameBudgetSpent."""
         try:
-            self.client.update_item(**counter)
+            self.client.update_item(**self._charge_update(charge))
         except ClientError as error:
             if _is_condition_failure(error):
-                return False
+                raise FrameBudgetSpent() from None
             raise
-        return True
 
-    # -- login throttling --------------------------------------------------------
-    def failure_counts(self, subjects: list[str], window: int) -> dict[str, int]:
-        """Failed logins per subject ('user:alice', 'ip:1.2.3.4') in a window, in one read."""
-        keys = [_dump({"connection_id": f"limit:{subject}", "item": f"window#{window}"}) for subject in subjects]
-        response = self.client.batch_get_item(RequestItems={self.connections: {"Keys": keys}})
-        counts = dict.fromkeys(subjects, 0)
-        for item in map(_load, response.get("Responses", {}).get(self.connections, [])):
-            counts[item["connection_id"].removeprefix("limit:")] = item.get("failures", 0)
-        return counts
-
-    def count_failure(self, subject: str, window: int, expires_at: int) -> None:
-        # Kept in the connections table for its TTL; these items carry no index attributes.
-        self.client.update_item(
-            TableName=self.connections, Key=_dump({"connection_id": f"limit:{subject}", "item": f"window#{window}"}),
-            UpdateExpression="ADD failures :one SET expires_at = :expires",
-            ExpressionAttributeValues=_values(one=1, expires=expires_at))
-
-    def connections_in_room(self, room_id: str) -> list[dict]:
-        """[{connection_id, username}] of every connection that joined the room."""
-        return self._query_all(TableName=self.connections, IndexName="by-room",
-                               KeyConditionExpression="room_id = :room",
-                               ExpressionAttributeValues=_values(room=room_id))
+    def connections_in_room(self, room_id: str) -> list[Subscriber]:
+        items = self._query_all(TableName=self.connections, IndexName="by-room",
+                                KeyConditionExpression="room_id = :room",
+                                ExpressionAttributeValues=_values(room=room_id))
+        return [Subscriber(connection_id=item["connection_id"], username=item["username"]) for item in items]
 
     def connection_ids_of_user(self, username: str) -> list[str]:
         items = self._query_all(TableName=self.connections, IndexName="by-user",
@@ -402,7 +430,7 @@ class Storage:
                                 ExpressionAttributeValues=_values(online="online"))
         return sorted({item["username"] for item in items}, key=str.lower)
 
-    def delete_connection(self, connection_id: str) -> tuple[dict | None, list[str]]:
+    def delete_connection(self, connection_id: str) -> tuple[Connection | None, list[str]]:
         """Removes a connection and its subscriptions; returns it and the rooms it had joined."""
         items = self._query_all(TableName=self.connections, KeyConditionExpression="connection_id = :id",
                                 ExpressionAttributeValues=_values(id=connection_id))
@@ -417,4 +445,25 @@ class Storage:
                 if not pending:
                     break
                 time.sleep(0.05 * 2 ** attempt)
-        return main, rooms
+        return _connection(main), rooms
+
+    # -- login throttling --------------------------------------------------------
+    # Kept in the connections table for its TTL; these items carry no index attributes.
+    @staticmethod
+    def _failure_keys(username: str, source_ip: str, window: int) -> list[dict]:
+        return [{"connection_id": f"limit:{subject}", "item": f"window#{window}"}
+                for subject in (f"user:{username.lower()}", f"ip:{source_ip}")]
+
+    def failed_logins(self, username: str, source_ip: str, window: int) -> int:
+        """The larger of the failed logins for this name and from this address in a window, in one read."""
+        keys = [_dump(key) for key in self._failure_keys(username, source_ip, window)]
+        response = self.client.batch_get_item(RequestItems={self.connections: {"Keys": keys}})
+        items = response.get("Responses", {}).get(self.connections, [])
+        return max((_load(item).get("failures", 0) for item in items), default=0)
+
+    def count_failed_login(self, username: str, source_ip: str, window: int, expires_at: int) -> None:
+        for key in self._failure_keys(username, source_ip, window):
+            self.client.update_item(
+                TableName=self.connections, Key=_dump(key),
+                UpdateExpression="ADD failures :one SET expires_at = :expires",
+                ExpressionAttributeValues=_values(one=1, expires=expires_at))

@@ -1,17 +1,25 @@
 """`python -m localserver`: the whole app on one local port, no AWS account needed."""
 import argparse
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
 import signal
 import socket
-import sys
 from pathlib import Path
 
+import boto3
 from aiohttp import web
 
+from chalicelib import runtime
+from chalicelib.config import Settings, Tables
+
+from .dynamo import LocalDynamo
+from .gateway import Gateway
+
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_TABLES = Tables.prefixed("chat-local")
 
 
 def _secret(data_dir: Path) -> str:
@@ -23,20 +31,12 @@ def _secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def _configure_environment(data_dir: Path, base_url: str) -> None:
-    defaults = {
-        "USERS_TABLE": "chat-local-users", "ROOMS_TABLE": "chat-local-rooms",
-        "CONNECTIONS_TABLE": "chat-local-connections", "MESSAGES_TABLE": "chat-local-messages",
-        # moto accepts any credentials; these keep boto3 from looking for real ones.
-        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_SESSION_TOKEN": "local",
-        "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-        "SITE_ORIGIN": base_url,
-    }
-    for key, value in defaults.items():
-        os.environ.setdefault(key, value)
-    os.environ["JWT_SECRET"] = _secret(data_dir)
-    os.environ["WS_MANAGEMENT_URL"] = base_url
-    os.environ.pop("JWT_SECRET_PARAM", None)
+def _runtime(data_dir: Path, base_url: str, session, dynamodb_endpoint: str) -> runtime.Runtime:
+    """The app's composition root as the local server runs it: settings from the environment
+    (so tests can lower limits), the local tables, secret and management API."""
+    settings = dataclasses.replace(Settings.from_environment(os.environ), tables=LOCAL_TABLES,
+                                   jwt_secret=_secret(data_dir), jwt_secret_param=None, ws_management_url=base_url)
+    return runtime.Runtime(settings, session=session, dynamodb_endpoint=dynamodb_endpoint)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -52,15 +52,16 @@ async def _serve(args) -> None:
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     base_url = f"http://{args.host}:{port}"
-    _configure_environment(data_dir, base_url)
 
-    from .dynamo import LocalDynamo
-    from .gateway import Gateway
-    sys.path.insert(0, str(ROOT))
+    # app.py declares its CORS origin when it is imported, as Chalice needs it then.
+    os.environ["SITE_ORIGIN"] = base_url
     from app import app as chalice_app
 
-    dynamo = LocalDynamo(data_dir)
-    dynamo.start()
+    # moto accepts any credentials; these keep boto3 from looking for real ones.
+    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
+                                    aws_session_token="local", region_name="us-east-1")
+    dynamo = LocalDynamo(data_dir, LOCAL_TABLES, session)
+    runtime.use(_runtime(data_dir, base_url, session, dynamo.start()))
     gateway = Gateway(chalice_app, ROOT / "web", idle_timeout=args.idle_timeout,
                       max_lifetime=args.max_connection, post_delay=args.post_delay_ms / 1000)
     gateway.base_url = base_url

@@ -25,13 +25,15 @@ from pathlib import Path
 
 from aiohttp import WSCloseCode, WSMsgType, web
 from chalice.config import Config
-from chalice.local import LambdaContext, LocalGateway, LocalGatewayException
+from chalice.local import LocalGateway, LocalGatewayException
+
+from infra import stack
+
+from .events import lambda_context, websocket_event
 
 log = logging.getLogger("localserver")
 STAGE = "local"
 API_ID = "local"
-# The routes the stack declares; any other action goes to $default, as in API Gateway.
-NAMED_ROUTES = {"join", "leave", "send", "dm", "history", "typing", "ping"}
 FRAME_LIMIT = 32 * 1024
 OPENAPI_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 LOOPBACK = ("127.0.0.1", "::1")
@@ -166,36 +168,31 @@ class Gateway:
         return result
 
     # -- WebSocket -----------------------------------------------------------------
-    def _event(self, connection_id, route_key, event_type, request, body=None):
-        context = {"routeKey": route_key, "eventType": event_type, "connectionId": connection_id,
-                   "domainName": request.host, "stage": STAGE, "apiId": API_ID,
-                   "requestId": base64.b32encode(os.urandom(10)).decode(), "connectedAt": int(time.time() * 1000),
-                   "requestTimeEpoch": int(time.time() * 1000),
-                   "identity": {"sourceIp": request.remote or "127.0.0.1",
-                                "userAgent": request.headers.get("User-Agent", "")}}
-        event = {"requestContext": context, "isBase64Encoded": False}
-        if event_type == "CONNECT":
-            event["queryStringParameters"] = dict(request.query) or None
-            event["headers"] = dict(request.headers)
-        if body is not None:
-            event["body"] = body
-        return event
+    @staticmethod
+    def _event(connection_id, route_key, request, body=None):
+        connect = route_key == "$connect"
+        return websocket_event(route_key, connection_id, domain_name=request.host, stage=STAGE, api_id=API_ID,
+                               body=body, query=dict(request.query) if connect else None,
+                               headers=dict(request.headers) if connect else None,
+                               source_ip=request.remote or "127.0.0.1",
+                               user_agent=request.headers.get("User-Agent", ""))
 
-    def _invoke(self, handler, event):
-        context = LambdaContext(function_name="websocket", memory_size=512, max_runtime_ms=29_000)
-        return handler(event, context)
+    @staticmethod
+    def _invoke(handler, event):
+        return handler(event, lambda_context())
 
     @staticmethod
     def _route_key(body: str) -> str:
+        """The frame's action when the stack declares a route for it, else $default (as API Gateway)."""
         try:
             action = json.loads(body).get("action")
         except (ValueError, AttributeError, RecursionError):  # not JSON, or nested too deep to parse
             return "$default"
-        return action if isinstance(action, str) and action in NAMED_ROUTES else "$default"
+        return action if isinstance(action, str) and action in stack.route_keys() else "$default"
 
     async def handle_websocket(self, request):
         connection_id = _new_connection_id()
-        connect = self._event(connection_id, "$connect", "CONNECT", request)
+        connect = self._event(connection_id, "$connect", request)
         result = await self._in_lambda(self._invoke, self.handlers["$connect"], connect)
         status = (result or {}).get("statusCode", 200)
         if not 200 <= status < 300:
@@ -219,7 +216,7 @@ class Gateway:
                     break
                 else:
                     continue
-                event = self._event(connection_id, self._route_key(body), "MESSAGE", request, body)
+                event = self._event(connection_id, self._route_key(body), request, body)
                 try:
                     await self._in_lambda(self._invoke, self.handlers["$default"], event)
                 except Exception:  # noqa: BLE001 - a failed integration does not end the connection
@@ -228,7 +225,7 @@ class Gateway:
         finally:
             watchdog.cancel()
             self.sockets.pop(connection_id, None)
-            disconnect = self._event(connection_id, "$disconnect", "DISCONNECT", request)
+            disconnect = self._event(connection_id, "$disconnect", request)
             await self._in_lambda(self._invoke, self.handlers["$disconnect"], disconnect)
         return socket
 

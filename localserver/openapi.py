@@ -4,8 +4,8 @@ Request bodies and query parameters come from chalicelib/models.py through
 `model_json_schema`, so the document cannot drift from what the handlers accept. The
 models check some rules in plain Python (`AfterValidator`s: username pattern, password
 bytes, trimmed room names, message ids); JSON Schema cannot see those, so this module
-adds what each validator checks, using the models' own constants. Response shapes
-are pydantic models below, mirroring chalicelib/chat.py (`public_user`, `room_view`).
+adds what each validator checks, using the models' own constants. Response shapes are
+chalicelib/shapes.py's models, the ones the handlers answer with.
 
 Not deployed: the Lambda package never imports it (it lives in localserver/).
 
@@ -18,18 +18,17 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.json_schema import GenerateJsonSchema, SkipJsonSchema, models_json_schema
+from pydantic import BaseModel, Field
+from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
 from chalicelib import models
+from chalicelib.shapes import (AuthResult, DmSummary, MeResult, Message, MessagePage, MyConversations, OnlineUsers,
+                               Room, RoomDetails, RoomDetailsResult, RoomList, RoomResult, User)
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENT = ROOT / "docs" / "openapi.json"
 REF = "#/components/schemas/{model}"
 
-TIMESTAMP = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$"
 # Characters str.isprintable() refuses, as far as a regex class says it simply: control
 # characters, C1 controls, and the usual invisible/space-like code points. Exact for ASCII.
 _NOT_PRINTABLE = r"\u0000-\u001f\u007f-\u00a0\u00ad\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff"
@@ -82,83 +81,6 @@ class ModelSchemas(GenerateJsonSchema):
             # Checked after trimming: say so exactly.
             json_schema["pattern"] = _trimmed(json_schema.pop("maxLength"))
         return json_schema
-
-
-# -- response shapes (chalicelib/chat.py builds them as dicts) ------------------------
-class Output(BaseModel):
-    model_config = ConfigDict(extra="allow")  # the contract allows new fields
-
-
-class User(Output):
-    """A user; `email` only when the caller is that user."""
-    username: str = Field(pattern=models.USERNAME_PATTERN)
-    email: str | SkipJsonSchema[None] = Field(default=None, description="Only in the caller's own user.",
-                                              json_schema_extra=lambda schema: schema.pop("default"))
-    created_at: str = Field(pattern=TIMESTAMP)
-
-
-class AuthResult(Output):
-    token: str = Field(description="A JWT (HS256) with `sub` = the username; send it as `Authorization: Bearer`.")
-    user: User
-
-
-class Room(Output):
-    id: str
-    name: str
-    description: str
-    created_by: str
-    created_at: str = Field(pattern=TIMESTAMP)
-    member_count: int = Field(ge=0)
-    last_message_at: str | None = Field(pattern=TIMESTAMP)
-
-
-class RoomDetails(Room):
-    members: list[str] = Field(description="The durable members, as registered.")
-
-
-class Message(Output):
-    id: str = Field(pattern=models.MESSAGE_ID_PATTERN)
-    room: str
-    sender: str
-    text: str
-    ts: str = Field(pattern=TIMESTAMP)
-    client_id: str | None
-
-
-class DmSummary(Output):
-    id: str = Field(pattern=r"^dm:[^:]+:[^:]+$")
-    user: str = Field(description="The other participant.")
-    last_message_at: str | None = Field(pattern=TIMESTAMP)
-
-
-class MeResult(Output):
-    user: User
-
-
-class RoomList(Output):
-    rooms: list[Room]
-
-
-class MyConversations(Output):
-    rooms: list[Room]
-    dms: list[DmSummary]
-
-
-class RoomResult(Output):
-    room: Room
-
-
-class RoomDetailsResult(Output):
-    room: RoomDetails
-
-
-class MessagePage(Output):
-    messages: list[Message] = Field(description="Oldest first.")
-    more: bool = Field(description="Whether messages lie beyond the page in its direction.")
-
-
-class OnlineUsers(Output):
-    users: list[str]
 
 
 class ErrorBody(BaseModel):

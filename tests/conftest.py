@@ -1,4 +1,5 @@
-"""Settings for every test: fake AWS credentials, fast bcrypt, a fixed JWT secret."""
+"""What every test shares: fake AWS credentials for boto3, the settings the in-process tests
+build their objects from, and one local server for the end-to-end and browser suites."""
 import os
 import sys
 from pathlib import Path
@@ -8,19 +9,12 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# boto3 reads these itself; moto accepts any. Nothing of the app reads the environment in tests.
 os.environ.update({
     "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
     "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
-    "USERS_TABLE": "test-users", "ROOMS_TABLE": "test-rooms",
-    "CONNECTIONS_TABLE": "test-connections", "MESSAGES_TABLE": "test-messages",
-    # Tests may lower the bcrypt cost; deployed stages keep 12.
-    "BCRYPT_ROUNDS": "4",
-    "JWT_SECRET": "test-secret-that-is-at-least-32-bytes-long!!",
-    # Tests send faster than people; the rate-limit tests set their own, lower limits.
-    "WS_RATE_LIMIT": "1000",
-    "LOGIN_FAILURE_LIMIT": "1000",
 })
-for variable in ("JWT_SECRET_PARAM", "WS_MANAGEMENT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+for variable in ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
     os.environ.pop(variable, None)
 
 

@@ -1,5 +1,6 @@
 """Drives the app as its users do: the local server in a process, REST and WebSocket clients."""
 import contextlib
+import dataclasses
 import json
 import os
 import socket
@@ -14,6 +15,41 @@ from pathlib import Path
 from websockets.sync.client import connect
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# The local server's settings for tests: a cheap bcrypt, and limits far above what tests send
+# (the rate-limit tests pass lower ones).
+SERVER_ENVIRONMENT = {"BCRYPT_ROUNDS": "4", "WS_RATE_LIMIT": "1000", "LOGIN_FAILURE_LIMIT": "1000"}
+TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long!!"
+
+
+def settings_for_tests(**changes):
+    """The in-process tests' settings: tables named test-*, a cheap bcrypt, a fixed secret
+    and limits far above what tests send; `changes` replace fields."""
+    from chalicelib.config import Budget, Settings, Tables
+    settings = Settings(tables=Tables.prefixed("test"), bcrypt_rounds=4, jwt_secret=TEST_SECRET,
+                        frame_budget=Budget(limit=1000, window_seconds=10),
+                        login_budget=Budget(limit=1000, window_seconds=900))
+    return dataclasses.replace(settings, **changes)
+
+
+@contextlib.contextmanager
+def in_process_app(**changes):
+    """app.py's handlers over moto in this process: a Runtime of the test settings (with
+    `changes`), its tables made, installed as the handlers' runtime; yields it."""
+    import boto3
+    from moto import mock_aws
+
+    from chalicelib import runtime
+    from localserver.dynamo import create_tables
+    with mock_aws():
+        built = runtime.Runtime(settings_for_tests(**changes))
+        create_tables(boto3.client("dynamodb"), built.settings.tables)
+        runtime.use(built)
+        try:
+            yield built
+        finally:
+            runtime.use(None)
 
 
 def free_port() -> int:
@@ -33,10 +69,7 @@ def local_server(data_dir: Path, *extra_args: str, port: int | None = None, env:
     `env` adds to the environment (e.g. lower rate limits); `output` is a file that gets
     what the server prints (otherwise a pipe that is read only if it fails to start)."""
     port = port or free_port()
-    env = {**os.environ, "BCRYPT_ROUNDS": "4", "PYTHONUNBUFFERED": "1", **(env or {})}
-    for variable in ("USERS_TABLE", "ROOMS_TABLE", "CONNECTIONS_TABLE", "MESSAGES_TABLE", "JWT_SECRET",
-                     "AWS_ENDPOINT_URL_DYNAMODB"):
-        env.pop(variable, None)
+    env = {**os.environ, **SERVER_ENVIRONMENT, "PYTHONUNBUFFERED": "1", **(env or {})}
     sink = output.open("a") if output else subprocess.PIPE
     process = subprocess.Popen(
         [sys.executable, "-m", "localserver", "--host", "127.0.0.1", "--port", str(port),

@@ -7,7 +7,7 @@ answered unavailable" is allowed (the write landed, its answer did not): retryin
 same client_id then delivers the stored message once. When only the posts to recipients
 fail, the message is stored and they recover it with join + after.
 
-Retries are botocore's standard mode (chalicelib/storage.py: DynamoDB, max_attempts 4 = 5 tries;
+Retries are botocore's standard mode (chalicelib/runtime.py: DynamoDB, max_attempts 4 = 5 tries;
 chalicelib/notifier.py: management API, max_attempts 3 = 4 tries); the tests count them. Backoff
 delays are recorded and skipped, so the file runs in seconds.
 """
@@ -15,27 +15,23 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from botocore.retries import standard
 from chalice.config import Config
-from chalice.local import LambdaContext, LocalGateway
-from moto import mock_aws
+from chalice.local import LocalGateway
 from moto.core.botocore_stubber import BotocoreStubber
 from moto.core.models import botocore_stubber
 
-from chalicelib import notifier as notifier_module
-from chalicelib import runtime
 from chalicelib.models import CreateRoomRequest, RegisterRequest
-from chalicelib.storage import dynamodb_client
-from localserver.dynamo import create_tables, table_names
+from localserver.events import lambda_context, websocket_event
+from support import in_process_app
 
 API_ID, STAGE = "abc123", "test"
 DOMAIN = f"{API_ID}.execute-api.us-east-1.amazonaws.com"
 # botocore's `retries={"max_attempts": N}` counts retries after the first try (botocore/config.py
-# maps it to total_max_attempts = N + 1): storage.py's 4 and notifier.py's 3 mean 5 and 4 tries.
+# maps it to total_max_attempts = N + 1): runtime.py's 4 and notifier.py's 3 mean 5 and 4 tries.
 DYNAMODB_ATTEMPTS, POST_ATTEMPTS = 5, 4
 INJECTED = {"faults": 0, "sends": 0}  # totals for docs/reliability.md (printed at the end)
 
@@ -155,13 +151,13 @@ class FakeApiGateway:
 class World:
     """alice, bob and carol connected and joined to one room, all through app.py's handlers."""
 
-    def __init__(self):
+    def __init__(self, runtime):
         import app as handlers  # app.py: the Lambda entry points (ws_connect, ws_message, ...)
         self.handlers = handlers
         app = handlers.app
-        self.chat = runtime.chat()
+        self.chat = runtime.chat
         self.gateway = FakeApiGateway()
-        self.post_client = notifier_module._client(f"https://{DOMAIN}/{STAGE}")
+        self.post_client = runtime.notifier(DOMAIN, STAGE).client
         self.post_client.meta.events.register_first("before-send.apigatewaymanagementapi.PostToConnection",
                                                      self.gateway)
         self.db = self.chat.storage.client
@@ -169,8 +165,8 @@ class World:
         self.tokens = {}
         for name in ("alice", "bob", "carol"):
             self.tokens[name] = self.chat.register(RegisterRequest(
-                username=name, email=f"{name}@example.com", password="password1"))["token"]
-        self.room = self.chat.create_room("alice", CreateRoomRequest(name="General"))["id"]
+                username=name, email=f"{name}@example.com", password="password1")).token
+        self.room = self.chat.create_room("alice", CreateRoomRequest(name="General")).id
         for name in ("alice", "bob", "carol"):
             assert self.event("$connect", f"c-{name}", token=self.tokens[name]) == {"statusCode": 200}
             self.frame(f"c-{name}", {"action": "join", "room": self.room})
@@ -178,17 +174,11 @@ class World:
         self.gateway.attempts.clear()
 
     def event(self, route, connection_id, body=None, token=None):
-        context = {"routeKey": route, "eventType": {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(
-            route, "MESSAGE"), "connectionId": connection_id, "domainName": DOMAIN, "stage": STAGE,
-            "apiId": API_ID, "requestId": "r1", "identity": {"sourceIp": "127.0.0.1"}}
-        event = {"requestContext": context, "isBase64Encoded": False}
-        if token:
-            event["queryStringParameters"] = {"token": token}
-        if body is not None:
-            event["body"] = body
+        event = websocket_event(route, connection_id, domain_name=DOMAIN, stage=STAGE, api_id=API_ID, body=body,
+                                query={"token": token} if token else None)
         handler = {"$connect": self.handlers.ws_connect, "$disconnect": self.handlers.ws_disconnect}.get(
             route, self.handlers.ws_message)
-        return handler(event, LambdaContext("websocket", 512, max_runtime_ms=29_000))
+        return handler(event, lambda_context())
 
     def frame(self, connection_id, frame: dict):
         return self.event(frame["action"], connection_id, body=json.dumps(frame))
@@ -207,7 +197,7 @@ class World:
         return [frame for frame in self.gateway.frames.get(connection_id, []) if kind is None or frame["type"] == kind]
 
     def stored(self):
-        return self.chat.storage.messages_page(self.room, limit=100)[0]
+        return [message.dump() for message in self.chat.storage.messages_page(self.room, limit=100)[0]]
 
 
 @pytest.fixture
@@ -224,17 +214,10 @@ def world(monkeypatch):
     def unless_answered(self, event_name, request, **kwargs):
         return None if getattr(request, "answered_by_test", False) else stub(self, event_name, request, **kwargs)
     monkeypatch.setattr(BotocoreStubber, "__call__", unless_answered)
-    with mock_aws():
-        dynamodb_client.cache_clear()
-        runtime.chat.cache_clear()
-        notifier_module._client.cache_clear()
-        create_tables(boto3.client("dynamodb"), table_names())
-        world = World()
+    with in_process_app() as runtime:
+        world = World(runtime)
         world.delays = delays
         yield world
-    dynamodb_client.cache_clear()
-    runtime.chat.cache_clear()
-    notifier_module._client.cache_clear()
 
 
 def _send(world, client_id, text="hello"):

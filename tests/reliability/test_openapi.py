@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 
 from localserver import openapi
-from support import ROOT, Api, Ws, unique
+from support import ROOT, Api, Ws
 
 SCHEMATHESIS = Path(sys.executable).with_name("st")
 # Per operation and phase; 9 operations, ~20 s on this 2-core machine. `make soak` does not

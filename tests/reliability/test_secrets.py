@@ -13,16 +13,15 @@ import re
 import time
 import urllib.request
 
-import boto3
 import jwt
 import pytest
 from chalice.config import Config
-from chalice.local import LambdaContext, LocalGateway
-from moto import mock_aws
+from chalice.local import LocalGateway
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from support import Ws, unique
+from localserver.events import lambda_context, websocket_event
+from support import Ws, in_process_app, unique
 
 JWT_SHAPE = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 BCRYPT_SHAPE = re.compile(r"\$2[aby]\$\d\d\$")
@@ -95,17 +94,10 @@ def test_no_secret_in_the_local_servers_output(api, server, server_output):
 def test_no_secret_in_the_handlers_own_logging(caplog):
     """The same flows in process, every app logger at DEBUG, AWS failing once (a warning)."""
     import app as handlers
-    from chalicelib import notifier as notifier_module
-    from chalicelib import runtime
-    from chalicelib.storage import dynamodb_client
-    from localserver.dynamo import create_tables, table_names
     caplog.set_level(logging.DEBUG)
     for noisy in ("botocore", "boto3", "urllib3", "moto", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.INFO)
-    with mock_aws():
-        for cached in (dynamodb_client, runtime.chat, notifier_module._client):
-            cached.cache_clear()
-        create_tables(boto3.client("dynamodb"), table_names())
+    with in_process_app():
         rest = LocalGateway(handlers.app, Config.create(app_name="chat", lambda_timeout=29, lambda_memory_size=512))
 
         def call(method, path, body=None, token=None):
@@ -124,13 +116,11 @@ def test_no_secret_in_the_handlers_own_logging(caplog):
         for attempt in (password, password + "!"):
             call("POST", "/auth/login", {"username": "alice", "password": attempt})
         call("GET", "/me", token=token + "x")
-        context = LambdaContext("websocket", 512, max_runtime_ms=29_000)
+        context = lambda_context()
 
         def event(route, body=None, query=None):
-            request = {"routeKey": route, "eventType": "MESSAGE", "connectionId": "c1", "stage": "test",
-                       "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "apiId": "abc123",
-                       "requestId": "r", "identity": {"sourceIp": "127.0.0.1"}}
-            return {"requestContext": request, "body": body, "queryStringParameters": query}
+            return websocket_event(route, "c1", domain_name="abc123.execute-api.us-east-1.amazonaws.com",
+                                   stage="test", api_id="abc123", body=body, query=query)
         handlers.ws_connect(event("$connect", query={"token": token + "x"}), context)
         handlers.ws_connect(event("$connect", query={"token": token}), context)
         handlers.ws_message(event("$default", '{"action":"send","room":"r","text":"' + password + '","x":' + "[" * 5000),
@@ -138,8 +128,6 @@ def test_no_secret_in_the_handlers_own_logging(caplog):
         handlers.ws_message(event("send", json.dumps({"action": "send", "room": "r", "text": "x",
                                                      "client_id": password})), context)
         handlers.ws_disconnect(event("$disconnect"), context)
-    for cached in (dynamodb_client, runtime.chat, notifier_module._client):
-        cached.cache_clear()
     text = "\n".join(f"{record.name} {record.getMessage()} {record.exc_text or ''}" for record in caplog.records)
     assert not _secret_free(text, used), _secret_free(text, used)
 

@@ -7,22 +7,24 @@ from chalicelib import auth
 from chalicelib.errors import ChatError
 
 SECRET = "test-secret-that-is-at-least-32-bytes-long!!"
+passwords = auth.Passwords(rounds=4)
+tokens = auth.Tokens(lambda: SECRET, ttl_seconds=86400)
 
 
 def test_passwords_hash_with_bcrypt_and_verify():
-    hashed = auth.hash_password("correct horse")
-    assert hashed.startswith("$2b$04$")  # the tests' configured cost
-    assert auth.password_matches("correct horse", hashed)
-    assert not auth.password_matches("wrong horse", hashed)
-    assert not auth.password_matches("x" * 80, hashed)
-    assert not auth.password_matches("anything", None)
+    hashed = passwords.hash("correct horse")
+    assert hashed.startswith("$2b$04$")  # the cost it was given
+    assert passwords.matches("correct horse", hashed)
+    assert not passwords.matches("wrong horse", hashed)
+    assert not passwords.matches("x" * 80, hashed)
+    assert not passwords.matches("anything", None)
 
 
 def test_tokens_carry_the_username_and_expire():
-    token = auth.issue_token("Alice")
+    token = tokens.issue("Alice")
     claims = jwt.decode(token, SECRET, algorithms=["HS256"])
     assert claims["sub"] == "Alice" and claims["exp"] - claims["iat"] == 86400
-    assert auth.username_from_token(token) == "Alice"
+    assert tokens.subject(token) == "Alice"
 
 
 @pytest.mark.parametrize("make_token", [
@@ -38,7 +40,7 @@ def test_tokens_carry_the_username_and_expire():
 ])
 def test_bad_tokens_are_unauthorized(make_token):
     with pytest.raises(ChatError) as refused:
-        auth.username_from_token(make_token())
+        tokens.subject(make_token())
     assert refused.value.code == "unauthorized" and refused.value.status == 401
 
 

@@ -1,9 +1,11 @@
 from chalicelib import frames
 from chalicelib.notifier import encode
+from chalicelib.shapes import Message
 
 
-def message(index: int, size: int) -> dict:
-    return {"id": f"{index:026d}", "room": "r", "sender": "s", "text": "x" * size, "ts": "t", "client_id": None}
+def message(index: int, size: int) -> Message:
+    return Message(id=f"{index:026d}", room="r", sender="s", text="x" * size, ts="2026-01-02T03:04:05.678Z",
+                   client_id=None)
 
 
 def test_small_pages_are_kept_whole():
