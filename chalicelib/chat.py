@@ -18,7 +18,8 @@ from .shapes import AuthResult, DmSummary, Message, MyConversations, Room, RoomD
 from .storage import (EmailTaken, FrameBudgetSpent, NewerMessageStored, NoSuchRoom, RoomNameTaken, Storage,
                       UsernameTaken)
 
-# Overlapping sends to one conversation each lose the race at most once per winner.
+# Overlapping sends to one conversation (or from one connection) each lose the race at most
+# once per winner.
 MAX_ORDER_RETRIES = 5
 # Longer room ids were never made (DynamoDB would refuse them as keys anyway).
 MAX_ROOM_ID_BYTES = 80
@@ -174,15 +175,23 @@ class ChatService:
     def _charge(self, connection_id: str, room_id: str | None = None) -> FrameCharge:
         """Reads the connection: refuses unknown connections, rooms it has not joined and
         spent budgets; returns the charge that counts this frame."""
-        now = time.time()
-        window = self.frame_budget.window(now)
         connection = self._connection(connection_id)
         if room_id is not None and room_id not in connection.rooms:
             self._room(room_id)
             raise forbidden("Join the room first.")
+        return self._charge_of(connection)
+
+    def _charge_of(self, connection: Connection) -> FrameCharge:
+        window = self.frame_budget.window(time.time())
         if connection.counted_window == window and connection.frames >= self.frame_budget.limit:
             raise self._rate_limited(window)
         return FrameCharge(connection=connection, window=window, limit=self.frame_budget.limit)
+
+    def _recharge(self, charge: FrameCharge) -> FrameCharge:
+        """A charge whose condition failed: a concurrent frame of the same connection may have
+        counted first (both read the budget before either wrote). Read the budget again; it
+        refuses only when it is really spent."""
+        return self._charge_of(self._connection(charge.connection.connection_id))
 
     def _rate_limited(self, window: int) -> ChatError:
         budget = self.frame_budget
@@ -194,7 +203,7 @@ class ChatService:
             try:
                 return self.storage.put_message(message, charge, dm_partner)[0]
             except FrameBudgetSpent:
-                raise self._rate_limited(charge.window) from None
+                charge = self._recharge(charge)
             except NoSuchRoom:
                 raise no_such_room() from None
             except NewerMessageStored as newer:
@@ -298,10 +307,14 @@ class ChatService:
     def typing(self, connection_id: str, frame: TypingFrame, notifier: Notifier) -> None:
         dm = is_dm(frame.room)
         charge = self._charge(connection_id, None if dm else frame.room)
-        try:
-            self.storage.count_frame(charge)
-        except FrameBudgetSpent:
-            raise self._rate_limited(charge.window) from None
+        for _ in range(MAX_ORDER_RETRIES):
+            try:
+                self.storage.count_frame(charge)
+                break
+            except FrameBudgetSpent:
+                charge = self._recharge(charge)
+        else:
+            raise ChatError("unavailable", "The connection is busy; try again.")
         username = charge.connection.username
         if dm:
             other = self._dm_partner(username, frame.room)
