@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 HOST ?= 127.0.0.1
 
-.PHONY: run test chromium clean
+.PHONY: run test test-fast chromium clean
 
 # The stamp is rebuilt whenever a requirements file changes.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
@@ -23,6 +23,10 @@ chromium:
 test: $(VENV)/.installed chromium
 	$(PY) -m pytest -q tests
 	@if [ -d tests/browser/js ]; then node --test tests/browser/js/; fi
+
+# While working: the rules and the shapes, in process on moto (unit + integration), in well under a minute.
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q tests/unit tests/integration
 
 clean:
 	rm -rf $(VENV) test-output

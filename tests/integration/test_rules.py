@@ -1,0 +1,266 @@
+"""The chat rules, where they live: ChatService over moto in process, frames read back from
+moto's management API. Who may read, send and leave; idempotent retries; commit order and
+resume; presence; the frame budget and the login lockout. The e2e suites prove the wiring."""
+import dataclasses
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from chalicelib.config import Budget
+from chalicelib.errors import ChatError
+from chalicelib.models import (CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame, LeaveFrame,
+                               LoginRequest, RegisterRequest, SendFrame, TypingFrame)
+from chalicelib.runtime import Runtime
+
+
+class Chat:
+    """People registered, connected and joined through the service, as a client would."""
+
+    def __init__(self, service, notifier, inbox):
+        self.service, self.notifier, self.inbox = service, notifier, inbox
+        self.room = None
+
+    def person(self, name: str) -> str:
+        self.service.register(RegisterRequest(username=name, email=f"{name}@example.com", password="password1"))
+        return name
+
+    def connect(self, name: str, connection_id: str | None = None) -> str:
+        connection_id = connection_id or f"c-{name}"
+        self.service.connect(connection_id, self.service.tokens.issue(name))
+        return connection_id
+
+    def new_room(self, owner: str, name: str = "General") -> str:
+        return self.service.create_room(owner, CreateRoomRequest(name=name)).id
+
+    def do(self, connection_id: str, frame) -> None:
+        self.service.handle(connection_id, frame, self.notifier)
+
+    def refused(self, connection_id: str, frame) -> ChatError:
+        with pytest.raises(ChatError) as refusal:
+            self.do(connection_id, frame)
+        return refusal.value
+
+    def join(self, connection_id: str, room: str, after: str | None = None) -> dict:
+        self.do(connection_id, JoinFrame(action="join", room=room, after=after))
+        return self.inbox.take(connection_id, "joined")[-1]
+
+    def send(self, connection_id: str, room: str, text: str, client_id: str | None = None) -> None:
+        self.do(connection_id, SendFrame(action="send", room=room, text=text, client_id=client_id))
+
+    def texts(self, room: str) -> list[str]:
+        return [message.text for message in self.service.storage.messages_page(room, limit=100)[0]]
+
+
+@pytest.fixture
+def chat(service, notifier, inbox):
+    return Chat(service, notifier, inbox)
+
+
+@pytest.fixture
+def room_of_two(chat):
+    """alice and bob, each connected and joined to one room; their inboxes emptied."""
+    chat.person("alice"), chat.person("bob")
+    room = chat.new_room("alice")
+    for name in ("alice", "bob"):
+        chat.join(chat.connect(name), room)
+    for name in ("alice", "bob"):
+        chat.inbox.take(f"c-{name}")
+    return room
+
+
+# -- who may read ----------------------------------------------------------------------
+def test_only_members_read_a_rooms_history(chat, room_of_two):
+    chat.send("c-alice", room_of_two, "for members")
+    chat.person("mallory")
+    page = HistoryQuery()
+    assert [m.text for m in chat.service.messages("bob", room_of_two, page)[0]] == ["for members"]
+    refusal = pytest.raises(ChatError, chat.service.messages, "mallory", room_of_two, page).value
+    assert refusal.code == "forbidden"
+    mallory = chat.connect("mallory")
+    assert chat.refused(mallory, HistoryFrame(action="history", room=room_of_two)).code == "forbidden"
+    assert chat.inbox.take(mallory) == []
+
+
+def test_unknown_and_oversized_room_ids_are_not_found(chat):
+    chat.person("alice")
+    for room in ("nope", "x" * 81):
+        refusal = pytest.raises(ChatError, chat.service.messages, "alice", room, HistoryQuery()).value
+        assert refusal.code == "not_found"
+
+
+def test_a_dm_is_read_by_its_two_participants_only(chat):
+    for name in ("alice", "bob", "mallory"):
+        chat.person(name)
+    alice = chat.connect("alice")
+    chat.do(alice, DmFrame(action="dm", to="Bob", text="psst"))
+    for reader in ("alice", "BOB"):
+        assert [m.text for m in chat.service.messages(reader, "dm:alice:bob", HistoryQuery())[0]] == ["psst"]
+    refusal = pytest.raises(ChatError, chat.service.messages, "mallory", "dm:alice:bob", HistoryQuery()).value
+    assert refusal.code == "forbidden"
+
+
+def test_a_dm_id_cannot_be_joined(chat):
+    for name in ("alice", "bob", "mallory"):
+        chat.person(name)
+    assert chat.refused(chat.connect("alice"), JoinFrame(action="join", room="dm:alice:bob")).code == \
+        "invalid_request"
+    assert chat.refused(chat.connect("mallory"), JoinFrame(action="join", room="dm:alice:bob")).code == "forbidden"
+
+
+# -- who may send ----------------------------------------------------------------------
+def test_sending_needs_a_joined_room_and_a_registered_connection(chat, room_of_two):
+    chat.person("carol")
+    carol = chat.connect("carol")
+    assert chat.refused(carol, SendFrame(action="send", room=room_of_two, text="hi")).code == "forbidden"
+    assert chat.refused(carol, SendFrame(action="send", room="nope", text="hi")).code == "not_found"
+    assert chat.refused("never-connected", SendFrame(action="send", room=room_of_two, text="hi")).code == \
+        "unauthorized"
+    assert chat.texts(room_of_two) == []
+
+
+def test_a_send_into_a_dm_id_is_a_dm_for_participants_only(chat):
+    for name in ("alice", "bob", "mallory"):
+        chat.person(name)
+    alice, bob, mallory = (chat.connect(name) for name in ("alice", "bob", "mallory"))
+    chat.send(alice, "dm:alice:bob", "via send")
+    assert [f["message"]["text"] for f in chat.inbox.take(bob, "message")] == ["via send"]
+    assert chat.refused(mallory, SendFrame(action="send", room="dm:alice:bob", text="intrude")).code == "forbidden"
+    assert chat.texts("dm:alice:bob") == ["via send"]
+    assert chat.inbox.take(bob) == []
+
+
+def test_a_dm_to_nobody_is_not_found_and_stores_nothing(chat):
+    chat.person("alice")
+    assert chat.refused(chat.connect("alice"), DmFrame(action="dm", to="ghost", text="hi")).code == "not_found"
+    assert chat.texts("dm:alice:ghost") == []
+
+
+# -- leaving ---------------------------------------------------------------------------
+def test_leaving_ends_the_membership_on_every_device(chat, room_of_two):
+    phone = chat.connect("alice", "c-alice-phone")
+    chat.join(phone, room_of_two)
+    chat.inbox.take("c-bob")
+    chat.do("c-alice", LeaveFrame(action="leave", room=room_of_two))
+    for connection in ("c-alice", phone):
+        assert chat.inbox.take(connection, "left") == [{"type": "left", "room": room_of_two}]
+    assert chat.inbox.take("c-bob", "presence") == [
+        {"type": "presence", "room": room_of_two, "user": "alice", "status": "left"}]
+    assert chat.refused(phone, SendFrame(action="send", room=room_of_two, text="still?")).code == "forbidden"
+    refusal = pytest.raises(ChatError, chat.service.messages, "alice", room_of_two, HistoryQuery()).value
+    assert refusal.code == "forbidden"
+    assert chat.service.room_details(room_of_two).members == ["bob"]
+
+
+# -- idempotent retries ----------------------------------------------------------------
+def test_a_retried_client_id_is_stored_once_and_answered_with_the_stored_message(chat, room_of_two):
+    chat.send("c-alice", room_of_two, "once", client_id="k1")
+    first = chat.inbox.take("c-bob", "message")
+    chat.send("c-alice", room_of_two, "once (retry)", client_id="k1")
+    retry = chat.inbox.take("c-alice", "message")
+    assert chat.texts(room_of_two) == ["once"]
+    assert retry[-1]["message"] == first[0]["message"]
+
+
+def test_client_ids_are_per_sender_and_per_conversation(chat, room_of_two):
+    other = chat.new_room("alice", "Other")
+    chat.join("c-alice", other)
+    chat.send("c-alice", room_of_two, "a", client_id="same")
+    chat.send("c-bob", room_of_two, "b", client_id="same")
+    chat.send("c-alice", other, "c", client_id="same")
+    assert chat.texts(room_of_two) == ["a", "b"] and chat.texts(other) == ["c"]
+
+
+# -- order and resume ------------------------------------------------------------------
+def test_join_after_returns_exactly_the_messages_after_it_in_order(chat, room_of_two):
+    for index in range(8):
+        chat.send("c-alice", room_of_two, f"m{index}")
+    stored = chat.service.storage.messages_page(room_of_two, limit=100)[0]
+    for cut in (0, 3, 7):
+        joined = chat.join("c-bob", room_of_two, after=stored[cut].id)
+        assert [m["text"] for m in joined["messages"]] == [f"m{i}" for i in range(cut + 1, 8)]
+        assert joined["more"] is False
+
+
+def test_concurrent_senders_commit_in_id_order(chat, room_of_two):
+    """Overlapping sends retry with a newer id rather than commit out of order, so every
+    suffix of the stored history is what `join` with `after` returns."""
+    def send(index):
+        sender = "c-alice" if index % 2 else "c-bob"
+        chat.send(sender, room_of_two, f"m{index}", client_id=f"k{index}")
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(send, range(30)))
+    stored = chat.service.storage.messages_page(room_of_two, limit=100)[0]
+    assert sorted(m.text for m in stored) == sorted(f"m{i}" for i in range(30))
+    assert [m.id for m in stored] == sorted(m.id for m in stored)
+    assert len({m.id for m in stored}) == 30
+
+
+# -- presence --------------------------------------------------------------------------
+def test_join_announces_presence_to_the_others_only(chat, room_of_two):
+    chat.person("carol")
+    joined = chat.join(chat.connect("carol"), room_of_two)
+    assert joined["members"] == ["alice", "bob", "carol"]
+    for name in ("alice", "bob"):
+        assert chat.inbox.take(f"c-{name}", "presence") == [
+            {"type": "presence", "room": room_of_two, "user": "carol", "status": "joined"}]
+    assert chat.inbox.take("c-carol", "presence") == []
+
+
+def test_presence_lasts_while_any_connection_of_the_user_is_in_the_room(chat, room_of_two):
+    phone = chat.connect("alice", "c-alice-phone")
+    chat.join(phone, room_of_two)
+    chat.inbox.take("c-bob")
+    chat.service.disconnect(phone, chat.notifier)
+    assert chat.inbox.take("c-bob", "presence") == []
+    chat.service.disconnect("c-alice", chat.notifier)
+    assert chat.inbox.take("c-bob", "presence") == [
+        {"type": "presence", "room": room_of_two, "user": "alice", "status": "left"}]
+
+
+def test_typing_reaches_the_others_in_the_room_or_the_dm_partner(chat, room_of_two):
+    chat.do("c-alice", TypingFrame(action="typing", room=room_of_two))
+    assert chat.inbox.take("c-bob", "typing") == [{"type": "typing", "room": room_of_two, "user": "alice"}]
+    assert chat.inbox.take("c-alice", "typing") == []
+    chat.do("c-alice", TypingFrame(action="typing", room="dm:alice:bob"))
+    assert chat.inbox.take("c-bob", "typing") == [{"type": "typing", "room": "dm:alice:bob", "user": "alice"}]
+
+
+# -- budgets ---------------------------------------------------------------------------
+@pytest.fixture
+def strict(runtime):
+    """The same tables under a service whose limits are low: 3 frames and 2 failed logins."""
+    settings = dataclasses.replace(runtime.settings, frame_budget=Budget(limit=3, window_seconds=60),
+                                   login_budget=Budget(limit=2, window_seconds=900))
+    return Runtime(settings)
+
+
+def test_the_frame_budget_counts_sends_and_typing_and_refuses_with_retry_after(strict, notifier, inbox):
+    chat = Chat(strict.chat, notifier, inbox)
+    chat.person("alice")
+    room = chat.new_room("alice")
+    alice = chat.connect("alice")
+    chat.join(alice, room)
+    chat.send(alice, room, "one")
+    chat.do(alice, TypingFrame(action="typing", room=room))
+    chat.send(alice, room, "two")
+    refusal = chat.refused(alice, SendFrame(action="send", room=room, text="three"))
+    assert refusal.code == "rate_limited" and 1 <= refusal.retry_after <= 60
+    assert chat.refused(alice, TypingFrame(action="typing", room=room)).code == "rate_limited"
+    assert chat.texts(room) == ["one", "two"]
+
+
+def test_failed_logins_lock_the_name_before_the_password_is_checked(strict):
+    service = strict.chat
+    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
+    for _ in range(2):
+        refusal = pytest.raises(ChatError, service.login, LoginRequest(username="alice", password="wrong"),
+                                "192.0.2.1").value
+        assert refusal.code == "invalid_credentials"
+    refusal = pytest.raises(ChatError, service.login, LoginRequest(username="ALICE", password="password1"),
+                            "192.0.2.9").value
+    assert refusal.code == "rate_limited" and refusal.retry_after >= 1
+    service.register(RegisterRequest(username="bob", email="bob@example.com", password="password1"))
+    refusal = pytest.raises(ChatError, service.login, LoginRequest(username="bob", password="password1"),
+                            "192.0.2.1").value
+    assert refusal.code == "rate_limited"
+    assert service.login(LoginRequest(username="bob", password="password1"), "192.0.2.9").user.username == "bob"
