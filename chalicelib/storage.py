@@ -200,29 +200,23 @@ class Storage:
         """Makes a user a durable member of a room; False when they already were."""
         member = {"room_id": room_id, "item": f"member#{username.lower()}", "member": username.lower(),
                   "username": username, "joined_at": joined_at}
-        try:
-            self.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.rooms, "Item": _dump(member),
-                         "ConditionExpression": "attribute_not_exists(room_id)"}},
-                {"Update": {"TableName": self.rooms, "Key": _dump({"room_id": room_id, "item": "room"}),
-                            "UpdateExpression": "ADD member_count :one", "ExpressionAttributeValues": _values(one=1)}},
-            ])
-        except ClientError as error:
-            if _cancellation_reasons(error) is None:
-                raise
-            return False
-        return True
+        return self._change_membership(
+            {"Put": {"TableName": self.rooms, "Item": _dump(member),
+                     "ConditionExpression": "attribute_not_exists(room_id)"}}, room_id, +1)
 
     def remove_member(self, room_id: str, username: str) -> bool:
+        """Ends a user's membership of a room; False when they were not a member."""
+        return self._change_membership(
+            {"Delete": {"TableName": self.rooms,
+                        "Key": _dump({"room_id": room_id, "item": f"member#{username.lower()}"}),
+                        "ConditionExpression": "attribute_exists(room_id)"}}, room_id, -1)
+
+    def _change_membership(self, member_write: dict, room_id: str, change: int) -> bool:
+        """The member item's conditional write and the room's member_count, together or not at all."""
         try:
-            self.client.transact_write_items(TransactItems=[
-                {"Delete": {"TableName": self.rooms,
-                            "Key": _dump({"room_id": room_id, "item": f"member#{username.lower()}"}),
-                            "ConditionExpression": "attribute_exists(room_id)"}},
-                {"Update": {"TableName": self.rooms, "Key": _dump({"room_id": room_id, "item": "room"}),
-                            "UpdateExpression": "ADD member_count :minus", "ExpressionAttributeValues":
-                            _values(minus=-1)}},
-            ])
+            self.client.transact_write_items(TransactItems=[member_write, {"Update": {
+                "TableName": self.rooms, "Key": _dump({"room_id": room_id, "item": "room"}),
+                "UpdateExpression": "ADD member_count :change", "ExpressionAttributeValues": _values(change=change)}}])
         except ClientError as error:
             if _cancellation_reasons(error) is None:
                 raise
