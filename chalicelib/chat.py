@@ -1,5 +1,6 @@
 """The chat rules: who may read and write where, who hears about it, and the words users
 read when a rule refuses them. Storage's domain exceptions become API errors here."""
+import random
 import secrets
 import time
 from datetime import datetime, timezone
@@ -18,9 +19,13 @@ from .shapes import AuthResult, DmSummary, Message, MyConversations, Room, RoomD
 from .storage import (EmailTaken, FrameBudgetSpent, NewerMessageStored, NoSuchRoom, RoomNameTaken, Storage,
                       UsernameTaken)
 
-# Overlapping sends to one conversation (or from one connection) each lose the race at most
-# once per winner.
-MAX_ORDER_RETRIES = 5
+# A send commits only as the conversation's very next seq, so every send that overlaps a
+# winner tries again (with jittered backoff); a few people typing fast rarely make one send
+# lose more than twice. Past the last try the sender gets a retryable `unavailable`.
+MAX_ORDER_RETRIES = 10
+ORDER_BACKOFF_SECONDS = 0.005
+# The per-user budgets and what each counts, in the words a refusal uses.
+BUDGET_WORDS = {"message": "messages", "typing": "typing notices", "room": "joins, leaves and history requests"}
 # Longer room ids were never made (DynamoDB would refuse them as keys anyway).
 MAX_ROOM_ID_BYTES = 80
 
@@ -41,12 +46,13 @@ def no_such_room() -> ChatError:
 
 
 class ChatService:
-    def __init__(self, storage: Storage, passwords: Passwords, tokens: Tokens, frame_budget: Budget,
+    def __init__(self, storage: Storage, passwords: Passwords, tokens: Tokens, budgets: dict[str, Budget],
                  login_budget: Budget):
+        """`budgets`: what one user may do per window, by kind (see BUDGET_WORDS)."""
         self.storage = storage
         self.passwords = passwords
         self.tokens = tokens
-        self.frame_budget = frame_budget
+        self.budgets = budgets
         self.login_budget = login_budget
 
     # -- accounts ----------------------------------------------------------------
@@ -172,43 +178,55 @@ class ChatService:
             return
         notifier.broadcast([item.connection_id for item in remaining], frames.presence(room_id, username, "left"))
 
-    def _charge(self, connection_id: str, room_id: str | None = None) -> FrameCharge:
-        """Reads the connection: refuses unknown connections, rooms it has not joined and
-        spent budgets; returns the charge that counts this frame."""
+    def _joined_connection(self, connection_id: str, room_id: str | None) -> Connection:
+        """The sender's connection; refuses unknown connections and rooms it has not joined."""
         connection = self._connection(connection_id)
         if room_id is not None and room_id not in connection.rooms:
             self._room(room_id)
             raise forbidden("Join the room first.")
-        return self._charge_of(connection)
+        return connection
 
-    def _charge_of(self, connection: Connection) -> FrameCharge:
-        window = self.frame_budget.window(time.time())
-        if connection.counted_window == window and connection.frames >= self.frame_budget.limit:
-            raise self._rate_limited(window)
-        return FrameCharge(connection=connection, window=window, limit=self.frame_budget.limit)
+    def _charge(self, kind: str, username: str) -> FrameCharge:
+        """One frame of `kind` in the user's budget (all their connections together)."""
+        budget = self.budgets[kind]
+        window = budget.window(time.time())
+        return FrameCharge(kind=kind, username=username, window=window, limit=budget.limit,
+                           expires_at=(window + 1) * budget.window_seconds + 60)
 
-    def _recharge(self, charge: FrameCharge) -> FrameCharge:
-        """A charge whose condition failed: a concurrent frame of the same connection may have
-        counted first (both read the budget before either wrote). Read the budget again; it
-        refuses only when it is really spent."""
-        return self._charge_of(self._connection(charge.connection.connection_id))
+    def _count(self, kind: str, username: str) -> None:
+        """Counts a frame that stores nothing else; refuses it once the budget is spent."""
+        charge = self._charge(kind, username)
+        try:
+            self.storage.count_frame(charge)
+        except FrameBudgetSpent:
+            raise self._rate_limited(charge) from None
 
-    def _rate_limited(self, window: int) -> ChatError:
-        budget = self.frame_budget
-        return ChatError("rate_limited", f"At most {budget.limit} messages every {budget.window_seconds} seconds; "
-                         "slow down.", retry_after=budget.retry_after(window, time.time()))
+    def _rate_limited(self, charge: FrameCharge) -> ChatError:
+        budget = self.budgets[charge.kind]
+        what = BUDGET_WORDS[charge.kind]
+        return ChatError("rate_limited", f"At most {budget.limit} {what} every {budget.window_seconds} seconds; "
+                         "slow down.", retry_after=budget.retry_after(charge.window, time.time()))
 
-    def _store(self, message: Message, charge: FrameCharge, dm_partner: str | None = None) -> Message:
-        for _ in range(MAX_ORDER_RETRIES):
+    def _store(self, message: Message, dm_partner: str | None = None) -> tuple[Message, bool]:
+        """Stores a message, counted in the sender's budget; (message, False) for a retry of
+        a client_id already stored (the stored message), which is counted too."""
+        charge = self._charge("message", message.sender)
+        for attempt in range(MAX_ORDER_RETRIES):
             try:
-                return self.storage.put_message(message, charge, dm_partner)[0]
+                stored, fresh = self.storage.put_message(message, charge, dm_partner)
             except FrameBudgetSpent:
-                charge = self._recharge(charge)
+                raise self._rate_limited(charge) from None
             except NoSuchRoom:
                 raise no_such_room() from None
             except NewerMessageStored as newer:
                 message = message.model_copy(update={"id": message_id(time.time(), after=newer.last_message_id)})
-        raise ChatError("unavailable", "The conversation is busy; try again.")
+                # Jittered backoff: senders that lost together do not all come back together.
+                time.sleep(random.uniform(0, ORDER_BACKOFF_SECONDS * 2 ** min(attempt, 4)))
+                continue
+            if not fresh:
+                self._count("message", message.sender)
+            return stored, fresh
+        raise ChatError("unavailable", "The conversation is busy; try again.", retry_after=1)
 
     def _connection(self, connection_id: str) -> Connection:
         connection = self.storage.connection(connection_id)
@@ -228,11 +246,13 @@ class ChatService:
         notifier.send(connection_id, frames.pong())
 
     def join(self, connection_id: str, frame: JoinFrame, notifier: Notifier) -> None:
-        username = self._username(connection_id)
+        connection = self._connection(connection_id)
+        username = connection.username
         if is_dm(frame.room):
             self._dm_partner(username, frame.room)
             raise invalid("Direct messages need no join: use history to read them.", {"room": "is a DM"})
         room = self._room(frame.room)
+        self._count("room", username)
         joined_at = now_iso()
         self.storage.subscribe(connection_id, frame.room, username, joined_at)
         if self.storage.add_member(frame.room, username, joined_at):
@@ -245,13 +265,18 @@ class ChatService:
         present = self.storage.connections_in_room(frame.room)
         members = sorted({item.username for item in present}, key=str.lower)
         notifier.send(connection_id, frames.joined(room, messages, more, members))
-        notifier.broadcast([item.connection_id for item in present if item.connection_id != connection_id],
-                           frames.presence(frame.room, username, "joined"))
+        # Presence is announced when it changes: not for a re-join, nor for a second device.
+        already_present = frame.room in connection.rooms or any(
+            item.username.lower() == username.lower() for item in present if item.connection_id != connection_id)
+        if not already_present:
+            notifier.broadcast([item.connection_id for item in present if item.connection_id != connection_id],
+                               frames.presence(frame.room, username, "joined"))
 
     def leave(self, connection_id: str, frame: LeaveFrame, notifier: Notifier) -> None:
         """Leaving ends the membership, on every device of the user."""
         username = self._username(connection_id)
         self._room(frame.room)
+        self._count("room", username)
         self.storage.remove_member(frame.room, username)
         present = self.storage.connections_in_room(frame.room)
         mine = [item.connection_id for item in present if item.username.lower() == username.lower()]
@@ -272,9 +297,11 @@ class ChatService:
         if is_dm(frame.room):
             self._direct(connection_id, frame.text, frame.client_id, notifier, conversation=frame.room)
             return
-        charge = self._charge(connection_id, frame.room)
-        message = self._new_message(frame.room, charge.connection.username, frame.text, frame.client_id)
-        stored = self._store(message, charge)
+        username = self._joined_connection(connection_id, frame.room).username
+        stored, fresh = self._store(self._new_message(frame.room, username, frame.text, frame.client_id))
+        if not fresh:
+            notifier.send(connection_id, frames.message(stored))
+            return
         recipients = self.storage.connections_in_room(frame.room)
         notifier.broadcast([item.connection_id for item in recipients], frames.message(stored))
 
@@ -284,15 +311,17 @@ class ChatService:
     def _direct(self, connection_id: str, text: str, client_id: str | None, notifier: Notifier,
                 to: str | None = None, conversation: str | None = None) -> None:
         """A direct message to `to`, or into the DM `conversation` the sender is part of."""
-        charge = self._charge(connection_id)
-        username = charge.connection.username
+        username = self._username(connection_id)
         if conversation is not None:
             to = self._dm_partner(username, conversation)
         recipient = self.storage.user_by_username(to)
         if recipient is None:
             raise not_found("No such user.")
         message = self._new_message(dm_id(username, recipient.username), username, text, client_id)
-        stored = self._store(message, charge, dm_partner=recipient.username)
+        stored, fresh = self._store(message, dm_partner=recipient.username)
+        if not fresh:
+            notifier.send(connection_id, frames.message(stored))
+            return
         recipients = self.storage.connection_ids_of_user(username)
         if recipient.username.lower() != username.lower():
             recipients += self.storage.connection_ids_of_user(recipient.username)
@@ -300,22 +329,15 @@ class ChatService:
 
     def history(self, connection_id: str, frame: HistoryFrame, notifier: Notifier) -> None:
         username = self._username(connection_id)
+        self._count("room", username)
         messages, more = self.messages(username, frame.room, frame)
         messages, more = frames.fit_messages(messages, more, keep_newest=frame.after is None)
         notifier.send(connection_id, frames.history(frame.room, messages, more))
 
     def typing(self, connection_id: str, frame: TypingFrame, notifier: Notifier) -> None:
         dm = is_dm(frame.room)
-        charge = self._charge(connection_id, None if dm else frame.room)
-        for _ in range(MAX_ORDER_RETRIES):
-            try:
-                self.storage.count_frame(charge)
-                break
-            except FrameBudgetSpent:
-                charge = self._recharge(charge)
-        else:
-            raise ChatError("unavailable", "The connection is busy; try again.")
-        username = charge.connection.username
+        username = self._joined_connection(connection_id, None if dm else frame.room).username
+        self._count("typing", username)
         if dm:
             other = self._dm_partner(username, frame.room)
             notifier.broadcast(self.storage.connection_ids_of_user(other), frames.typing(frame.room, username))

@@ -50,8 +50,11 @@ class Settings:
     # Set only by the local server: API Gateway's management API is then served
     # over plain http by it, which Chalice's own client cannot reach.
     ws_management_url: str | None = None
-    # Frames (send, dm, typing) one connection may send per window.
+    # What one user may do per window, all their connections together: messages (send, dm,
+    # retries included), typing frames, and room reads and moves (join, leave, history).
     frame_budget: Budget = field(default_factory=Budget)
+    typing_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=10))
+    room_budget: Budget = field(default_factory=lambda: Budget(limit=60, window_seconds=10))
     # Failed logins per username and per source address per window.
     login_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=900))
     # Rooms with more connections than this hand their fan-out to the SQS workers,
@@ -72,6 +75,12 @@ class Settings:
             frame_budget=Budget(
                 limit=int(env.get("WS_RATE_LIMIT", defaults.frame_budget.limit)),
                 window_seconds=int(env.get("WS_RATE_WINDOW_SECONDS", defaults.frame_budget.window_seconds))),
+            typing_budget=Budget(
+                limit=int(env.get("WS_TYPING_LIMIT", defaults.typing_budget.limit)),
+                window_seconds=defaults.typing_budget.window_seconds),
+            room_budget=Budget(
+                limit=int(env.get("WS_ROOM_LIMIT", defaults.room_budget.limit)),
+                window_seconds=defaults.room_budget.window_seconds),
             login_budget=Budget(
                 limit=int(env.get("LOGIN_FAILURE_LIMIT", defaults.login_budget.limit)),
                 window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", defaults.login_budget.window_seconds))),

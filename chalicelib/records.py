@@ -16,9 +16,6 @@ class Connection:
     connection_id: str
     username: str
     rooms: frozenset[str]
-    # The budget window its frames were last counted in, and how many were counted there.
-    counted_window: int | None
-    frames: int
 
 
 @dataclass(frozen=True)
@@ -38,8 +35,11 @@ class Membership:
 
 @dataclass(frozen=True)
 class FrameCharge:
-    """One frame counted in a connection's budget for `window`, at most `limit` per window;
-    storage applies it inside the write it goes with."""
-    connection: Connection
+    """One frame of `kind` counted in the user's budget for `window`, at most `limit` per
+    window; storage applies it alone or inside the write it goes with."""
+    kind: str
+    username: str
     window: int
     limit: int
+    # When the counter may go (the window's end, plus a margin): DynamoDB's TTL removes it.
+    expires_at: int

@@ -52,7 +52,9 @@ class Runtime:
         settings = self.settings
         return ChatService(self.storage, Passwords(settings.bcrypt_rounds),
                            Tokens(self._jwt_secret, settings.token_ttl_seconds),
-                           frame_budget=settings.frame_budget, login_budget=settings.login_budget)
+                           budgets={"message": settings.frame_budget, "typing": settings.typing_budget,
+                                    "room": settings.room_budget},
+                           login_budget=settings.login_budget)
 
     def _jwt_secret(self) -> str:
         """From the settings locally, from SSM (read once per container) in AWS."""

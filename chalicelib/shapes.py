@@ -53,6 +53,8 @@ class Message(Output):
     text: str
     ts: str = Field(pattern=TIMESTAMP)
     client_id: str | None
+    seq: int = Field(default=0, ge=0, description="1, 2, 3… per conversation in commit order, no gaps "
+                                                  "(0: stored before sequence numbers existed).")
 
 
 class DmSummary(Output):

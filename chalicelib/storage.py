@@ -5,6 +5,7 @@ below; it holds no user-facing text and no rule about who may do what.
 Reads on user actions are GetItem or Query on a key or an index, never Scan.
 Uniqueness (usernames, emails, room names, client ids) rests on conditional writes.
 """
+import threading
 import time
 from decimal import Decimal
 
@@ -45,9 +46,9 @@ class FrameBudgetSpent(Exception):
 
 
 class NewerMessageStored(Exception):
-    """The conversation already holds a message with a later id: make a newer id and retry."""
+    """Another message was committed to the conversation first: make a newer id and retry."""
 
-    def __init__(self, last_message_id: str):
+    def __init__(self, last_message_id: str | None):
         super().__init__(last_message_id)
         self.last_message_id = last_message_id
 
@@ -97,16 +98,16 @@ def _room(item: dict) -> Room:
 
 
 def _message(item: dict, room: str, message_id: str) -> Message:
+    # Messages stored before sequence numbers existed have none: 0.
     return Message(id=message_id, room=room, sender=item["sender"], text=item["text"], ts=item["ts"],
-                   client_id=item.get("client_id"))
+                   client_id=item.get("client_id"), seq=item.get("seq", 0))
 
 
 def _connection(item: dict | None) -> Connection | None:
     if item is None:
         return None
     return Connection(connection_id=item["connection_id"], username=item["username"],
-                      rooms=frozenset(item.get("rooms", ())), counted_window=item.get("win"),
-                      frames=item.get("frames", 0))
+                      rooms=frozenset(item.get("rooms", ())))
 
 
 def _expiry() -> int:
@@ -120,6 +121,14 @@ class Storage:
         self.rooms = tables.rooms
         self.connections = tables.connections
         self.messages = tables.messages
+        # The last seq this container saw per conversation: the guess a send's conditional
+        # write starts from, so that assigning a seq costs no read. A wrong guess only costs
+        # a retry, which learns the right one from the failed condition.
+        self._last_seq: dict[str, int] = {}
+        # Sends to one conversation from this process take turns (a Lambda container serves
+        # one request at a time anyway; the local server serves many on threads): they queue
+        # instead of failing each other's conditions. Across processes the condition decides.
+        self._head_locks = [threading.Lock() for _ in range(64)]
 
     def _put_new(self, table: str, key_attribute: str, items: list[dict]) -> list[bool] | None:
         """Puts items that must not exist yet, all or none. Returns None when stored,
@@ -247,17 +256,24 @@ class Storage:
     # -- messages ----------------------------------------------------------------
     def put_message(self, message: Message, charge: FrameCharge | None = None,
                     dm_partner: str | None = None) -> tuple[Message, bool]:
-        """Stores a message in one transaction with what goes with it: the item that makes
-        its client_id idempotent, the conversation's last id (rooms: with last_message_at)
-        and, for a DM, both participants' member items (`dm_partner` as registered); the
-        frame is counted in the sender's budget when `charge` is given.
+        """Stores a message with the conversation's next seq, in one transaction with what
+        goes with it: the item that makes its client_id idempotent, the conversation's head
+        (last seq and id; for rooms also last_message_at) and, for a DM, both participants'
+        member items (`dm_partner` as registered); `charge` counts it in the sender's budget.
 
-        Returns (message, True), or (the message stored earlier, False) when the sender's
-        client_id was already used in this conversation. Raises FrameBudgetSpent,
+        Returns (the stored message, True), or (the message stored earlier, False) when the
+        sender's client_id was already used in this conversation. Raises FrameBudgetSpent,
         NewerMessageStored (retry with a later id) or NoSuchRoom.
         """
+        with self._head_locks[hash(message.room) % len(self._head_locks)]:
+            return self._put_next_message(message, charge, dm_partner)
+
+    def _put_next_message(self, message: Message, charge: FrameCharge | None,
+                          dm_partner: str | None) -> tuple[Message, bool]:
+        seq = self._last_seq.get(message.room, 0) + 1
+        message = message.model_copy(update={"seq": seq})
         item = {"conversation_id": message.room, "message_id": message.id, "sender": message.sender,
-                "text": message.text, "ts": message.ts, "client_id": message.client_id}
+                "text": message.text, "ts": message.ts, "client_id": message.client_id, "seq": seq}
         writes = []
         if message.client_id:
             client_key = f"client#{message.room}#{message.sender.lower()}#{message.client_id}"
@@ -267,18 +283,8 @@ class Storage:
                                    "ConditionExpression": "attribute_not_exists(conversation_id)",
                                    "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
         writes.append({"Put": {"TableName": self.messages, "Item": _dump(item)}})
-        # Messages commit in id order per conversation, so a client that resumes `after` the newest
-        # id it saw cannot miss one that an overlapping send stored later with an older id.
-        touch_room = not is_dm(message.room)
-        order = "attribute_not_exists(last_message_id) OR last_message_id < :id"
-        writes.append({"Update": {
-            "TableName": self.rooms,
-            "Key": _dump({"room_id": message.room, "item": "room" if touch_room else "sequence"}),
-            "UpdateExpression": "SET last_message_id = :id" + (", last_message_at = :ts" if touch_room else ""),
-            "ConditionExpression": f"attribute_exists(room_id) AND ({order})" if touch_room else order,
-            "ExpressionAttributeValues": _values(id=message.id, **({"ts": message.ts} if touch_room else {})),
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}})
-        order_index = len(writes) - 1
+        head_index = len(writes)
+        writes.append({"Update": self._head_update(message)})
         if dm_partner is not None:
             writes.extend({"Put": {"TableName": self.rooms, "Item": _dump(member)}}
                           for member in self._dm_members(message, dm_partner))
@@ -293,16 +299,51 @@ class Storage:
             failed = [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
             if message.client_id and failed[0] and reasons[0].get("Item"):
                 stored = _load(reasons[0]["Item"])
-                return _message(stored, stored["original_room"], stored["original_id"]), False
+                # The same id means botocore retried this very write after it had landed (its
+                # answer lost): that is this send, not a client's retry.
+                fresh = stored["original_id"] == message.id
+                if fresh:
+                    self._remember_seq(message.room, stored.get("seq", 0))
+                return _message(stored, stored["original_room"], stored["original_id"]), fresh
             if charge and failed[-1]:
                 raise FrameBudgetSpent() from None
-            if failed[order_index]:
-                newest = _load(reasons[order_index].get("Item")) or {}
-                if "last_message_id" not in newest:
+            if any(reason.get("Code") == "TransactionConflict" for reason in reasons):
+                # DynamoDB's answer to overlapping transactions on the conversation's head.
+                raise NewerMessageStored(None) from None
+            if failed[head_index]:
+                head = _load(reasons[head_index].get("Item"))
+                if not head:
                     raise NoSuchRoom() from None
-                raise NewerMessageStored(newest["last_message_id"]) from None
+                self._remember_seq(message.room, head.get("seq", 0))
+                raise NewerMessageStored(head["last_message_id"]) from None
             raise
+        self._remember_seq(message.room, seq)
         return message, True
+
+    def _head_update(self, message: Message) -> dict:
+        """The conversation's head moves to this message only if it is the very next one: the
+        seq it expects follows the stored one and its id sorts after the stored last id. So
+        seqs run 1, 2, 3… without gaps, and commit order, seq order and id order agree."""
+        room = not is_dm(message.room)
+        expected = "seq = :previous" if message.seq > 1 else "attribute_not_exists(seq)"
+        condition = f"({expected}) AND (attribute_not_exists(last_message_id) OR last_message_id < :id)"
+        values = {"id": message.id, "seq": message.seq}
+        if message.seq > 1:
+            values["previous"] = message.seq - 1
+        update = "SET last_message_id = :id, seq = :seq"
+        if room:
+            condition = f"attribute_exists(room_id) AND {condition}"
+            update += ", last_message_at = :ts"
+            values["ts"] = message.ts
+        return {"TableName": self.rooms, "Key": _dump({"room_id": message.room, "item": "room" if room else "sequence"}),
+                "UpdateExpression": update, "ConditionExpression": condition,
+                "ExpressionAttributeValues": _values(**values), "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}
+
+    def _remember_seq(self, conversation_id: str, seq: int) -> None:
+        if len(self._last_seq) > 10_000:  # a hint, not a record: start over rather than grow
+            self._last_seq.clear()
+        if seq > self._last_seq.get(conversation_id, 0):
+            self._last_seq[conversation_id] = seq
 
     @staticmethod
     def _dm_members(message: Message, partner: str) -> list[dict]:
@@ -383,19 +424,16 @@ class Storage:
                            "ExpressionAttributeValues": {":room": {"SS": [room_id]}}}}
 
     def _charge_update(self, charge: FrameCharge) -> dict:
-        """The conditional update that counts one frame in the connection's budget: alone
-        (typing) or inside a message's transaction (send, dm)."""
-        update = {"TableName": self.connections,
-                  "Key": _dump({"connection_id": charge.connection.connection_id, "item": "connection"}),
-                  "ExpressionAttributeValues": _values(one=1, w=charge.window)}
-        if charge.connection.counted_window == charge.window:
-            update["UpdateExpression"] = "ADD frames :one"
-            update["ConditionExpression"] = "win = :w AND frames < :limit"
-            update["ExpressionAttributeValues"].update(_values(limit=charge.limit))
-        else:
-            update["UpdateExpression"] = "SET win = :w, frames = :one"
-            update["ConditionExpression"] = "attribute_exists(connection_id) AND (attribute_not_exists(win) OR win <> :w)"
-        return update
+        """The conditional update that counts one frame in the user's budget for its window:
+        alone (typing, join…) or inside a message's transaction (send, dm). One counter item
+        per user, kind and window, so no read is needed and concurrent frames cannot both
+        take the last slot."""
+        return {"TableName": self.connections,
+                "Key": _dump({"connection_id": f"budget:{charge.kind}:{charge.username.lower()}",
+                              "item": f"window#{charge.window}"}),
+                "UpdateExpression": "ADD frames :one SET expires_at = :expires",
+                "ConditionExpression": "attribute_not_exists(frames) OR frames < :limit",
+                "ExpressionAttributeValues": _values(one=1, limit=charge.limit, expires=charge.expires_at)}
 
     def count_frame(self, charge: FrameCharge) -> None:
         """Counts a frame that stores nothing else; raises FrameBudgetSpent."""

@@ -26,28 +26,34 @@ def test_failed_logins_lock_the_username_with_retry_after(limited):
     assert status == 429
 
 
-def test_each_connection_may_send_a_limited_number_of_frames(limited):
+def test_each_user_may_send_a_limited_number_of_messages_over_all_connections(limited):
     api = Api(limited)
     token, _ = api.register()
+    other_token, _ = api.register()
     room = api.create_room(token)
-    client, other = Ws(limited, token), Ws(limited, token)
+    client, second_device, someone_else = Ws(limited, token), Ws(limited, token), Ws(limited, other_token)
     try:
-        client.request({"action": "join", "room": room["id"]}, "joined")
-        other.request({"action": "join", "room": room["id"]}, "joined")
+        for socket in (client, second_device, someone_else):
+            socket.request({"action": "join", "room": room["id"]}, "joined")
         for index in range(5):
-            client.send({"action": "send", "room": room["id"], "text": f"m{index}", "client_id": f"c{index}"})
-        sent = [client.expect("message")["message"]["text"] for _ in range(5)]
-        assert sent == [f"m{i}" for i in range(5)]
+            device = client if index % 2 else second_device
+            device.send({"action": "send", "room": room["id"], "text": f"m{index}", "client_id": f"c{index}"})
+        sent = [someone_else.expect("message")["message"]["text"] for _ in range(5)]
+        assert sorted(sent) == [f"m{i}" for i in range(5)]
         error = client.request({"action": "send", "room": room["id"], "text": "flood", "client_id": "c9"}, "error")
         assert error["code"] == "rate_limited" and error["client_id"] == "c9" and error["retry_after"] >= 1
-        # While limited, even a retry is refused (and stores nothing); the connection stays usable.
-        error = client.request({"action": "send", "room": room["id"], "text": "m0", "client_id": "c0"}, "error")
+        # The budget is the user's: the other device is refused too, and so is a retry (storing nothing).
+        error = second_device.request({"action": "send", "room": room["id"], "text": "m0", "client_id": "c0"},
+                                      "error")
         assert error["code"] == "rate_limited" and error["client_id"] == "c0"
+        # Typing has a budget of its own; the connection stays usable; other users are not affected.
+        client.send({"action": "typing", "room": room["id"]})
+        someone_else.expect("typing")
         client.request({"action": "ping"}, "pong")
-        # The limit is per connection: the same user's other connection may still send.
-        other.request({"action": "send", "room": room["id"], "text": "other device"}, "message")
+        someone_else.request({"action": "send", "room": room["id"], "text": "someone else"}, "message")
         status, body, _ = api.call("GET", f"/chatrooms/{room['id']}/messages", token=token)
-        assert [m["text"] for m in body["messages"]] == [f"m{i}" for i in range(5)] + ["other device"]
+        assert sorted(m["text"] for m in body["messages"][:5]) == [f"m{i}" for i in range(5)]
+        assert [m["text"] for m in body["messages"][5:]] == ["someone else"]
     finally:
-        client.close()
-        other.close()
+        for socket in (client, second_device, someone_else):
+            socket.close()

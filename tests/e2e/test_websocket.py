@@ -56,7 +56,7 @@ def test_send_reaches_every_connection_in_the_room_only(api, ws, trio):
     assert all(frame == frames[0] for frame in frames)
     assert message["text"] == "hello <b>all</b>" and message["sender"] == a["username"]
     assert message["room"] == room["id"] and message["client_id"] == "c-1" and message["ts"].endswith("Z")
-    assert set(message) == {"id", "room", "sender", "text", "ts", "client_id"}
+    assert set(message) == {"id", "room", "sender", "text", "ts", "client_id", "seq"}
     carol.silent("message")
 
 
@@ -88,7 +88,9 @@ def test_retried_send_with_the_same_client_id_is_stored_once(api, ws, trio):
     assert first == again
     assert bob.expect("message")["message"] == first
     other = alice.request({**frame, "client_id": "retry-2"}, "message")["message"]
-    assert other["id"] != first["id"]
+    assert other["id"] != first["id"] and (first["seq"], other["seq"]) == (1, 2)
+    # The retry went back to its sender only: bob's next frame is the next message.
+    assert bob.expect("message")["message"] == other
     status, body, _ = api.call("GET", f"/chatrooms/{room['id']}/messages", token=ta)
     assert [m["id"] for m in body["messages"]] == [first["id"], other["id"]]
 
@@ -127,9 +129,10 @@ def test_dm_reaches_both_users_every_connection_and_nobody_else(api, ws, trio):
     assert carol.request({"action": "send", "room": expected_id, "text": "x"}, "error")["code"] == "forbidden"
     history = bob.request({"action": "history", "room": expected_id}, "history")
     assert history["messages"] == [message]
-    # Retrying a DM is as safe as retrying a room message.
+    # Retrying a DM is as safe as retrying a room message: answered to the sender only.
     alice.send({"action": "dm", "to": b["username"], "text": "secret", "client_id": "d1"})
-    assert bob.expect("message")["message"] == message
+    assert alice.expect("message")["message"] == message
+    bob.silent("message")
     assert len(api.call("GET", f"/chatrooms/{expected_id}/messages", token=ta)[1]["messages"]) == 1
 
 

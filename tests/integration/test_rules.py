@@ -181,18 +181,61 @@ def test_join_after_returns_exactly_the_messages_after_it_in_order(chat, room_of
         assert joined["more"] is False
 
 
-def test_concurrent_senders_commit_in_id_order(chat, room_of_two):
-    """Overlapping sends retry with a newer id rather than commit out of order, so every
-    suffix of the stored history is what `join` with `after` returns."""
+def test_concurrent_senders_in_several_containers_commit_gap_free_in_order(runtime, chat, room_of_two):
+    """Three Lambda containers (each its own service: its own seq hints and locks) take
+    overlapping sends, six at a time with no pause. Every send commits as the next seq or
+    tries again; one that keeps losing is answered `unavailable`, which the sender retries
+    with the same client_id, as the web client does. So seq runs 1..n without gaps, in id
+    order, each message once."""
+    chat.person("carol")
+    chat.join(chat.connect("carol"), room_of_two)
+    containers = [Runtime(runtime.settings).chat for _ in range(3)]
+    senders = ["c-alice", "c-bob", "c-carol"]
+    refusals = []
+
     def send(index):
-        sender = "c-alice" if index % 2 else "c-bob"
-        chat.send(sender, room_of_two, f"m{index}", client_id=f"k{index}")
+        frame = SendFrame(action="send", room=room_of_two, text=f"m{index}", client_id=f"k{index}")
+        while True:
+            try:
+                return containers[index % 3].handle(senders[index % 3], frame, chat.notifier)
+            except ChatError as error:
+                assert error.code == "unavailable" and error.retry_after
+                refusals.append(error)
     with ThreadPoolExecutor(6) as pool:
-        list(pool.map(send, range(30)))
+        list(pool.map(send, range(36)))
+    assert len(refusals) < 36  # the retries inside the service absorb nearly every lost race
     stored = chat.service.storage.messages_page(room_of_two, limit=100)[0]
-    assert sorted(m.text for m in stored) == sorted(f"m{i}" for i in range(30))
+    assert sorted(m.text for m in stored) == sorted(f"m{i}" for i in range(36))
+    assert [m.seq for m in stored] == list(range(1, 37))
     assert [m.id for m in stored] == sorted(m.id for m in stored)
-    assert len({m.id for m in stored}) == 30
+    # Every member got every message (a sender's retry after `unavailable` may re-send its own
+    # stored message to itself only).
+    for connection in ("c-alice", "c-bob", "c-carol"):
+        seqs = [frame["message"]["seq"] for frame in chat.inbox.take(connection, "message")]
+        assert sorted(set(seqs)) == list(range(1, 37))
+
+
+def test_a_retried_client_id_goes_back_to_the_sender_only(chat, room_of_two):
+    chat.send("c-alice", room_of_two, "hello", client_id="k")
+    first = chat.inbox.take("c-alice", "message")
+    assert chat.inbox.take("c-bob", "message")[0]["message"]["seq"] == 1
+    for _ in range(3):
+        chat.send("c-alice", room_of_two, "hello", client_id="k")
+    assert [frame["message"] for frame in chat.inbox.take("c-alice", "message")] == [first[0]["message"]] * 3
+    assert chat.inbox.take("c-bob") == []
+
+
+def test_seq_counts_per_conversation_and_dms_have_their_own(chat, room_of_two):
+    other = chat.new_room("alice", "Other")
+    chat.join("c-alice", other)
+    for text in ("a", "b"):
+        chat.send("c-alice", room_of_two, text)
+    chat.send("c-alice", other, "c")
+    chat.do("c-alice", DmFrame(action="dm", to="bob", text="d1"))
+    chat.do("c-bob", DmFrame(action="dm", to="alice", text="d2"))
+    seqs = {room: [m.seq for m in chat.service.storage.messages_page(room)[0]]
+            for room in (room_of_two, other, "dm:alice:bob")}
+    assert seqs == {room_of_two: [1, 2], other: [1], "dm:alice:bob": [1, 2]}
 
 
 # -- presence --------------------------------------------------------------------------
@@ -228,25 +271,79 @@ def test_typing_reaches_the_others_in_the_room_or_the_dm_partner(chat, room_of_t
 # -- budgets ---------------------------------------------------------------------------
 @pytest.fixture
 def strict(runtime):
-    """The same tables under a service whose limits are low: 3 frames and 2 failed logins."""
+    """The same tables under a service whose limits are low: 3 messages, 2 typing notices,
+    4 room actions per user and 2 failed logins."""
     settings = dataclasses.replace(runtime.settings, frame_budget=Budget(limit=3, window_seconds=60),
+                                   typing_budget=Budget(limit=2, window_seconds=60),
+                                   room_budget=Budget(limit=4, window_seconds=60),
                                    login_budget=Budget(limit=2, window_seconds=900))
     return Runtime(settings)
 
 
-def test_the_frame_budget_counts_sends_and_typing_and_refuses_with_retry_after(strict, notifier, inbox):
+@pytest.fixture
+def strict_chat(strict, notifier, inbox):
+    chat = Chat(strict.chat, notifier, inbox)
+    chat.person("alice"), chat.person("bob")
+    chat.room = chat.new_room("alice")
+    chat.join(chat.connect("alice"), chat.room)
+    chat.join(chat.connect("alice", "c-alice-phone"), chat.room)
+    chat.join(chat.connect("bob"), chat.room)
+    return chat
+
+
+def test_the_message_budget_is_per_user_over_all_connections(strict_chat):
+    chat, room = strict_chat, strict_chat.room
+    chat.send("c-alice", room, "one")
+    chat.send("c-alice-phone", room, "two", client_id="k2")
+    chat.send("c-alice", room, "three")
+    for device in ("c-alice", "c-alice-phone"):
+        refusal = chat.refused(device, SendFrame(action="send", room=room, text="four"))
+        assert refusal.code == "rate_limited" and 1 <= refusal.retry_after <= 60
+    assert chat.refused("c-alice", DmFrame(action="dm", to="bob", text="dm")).code == "rate_limited"
+    # A retry of a stored client_id stores nothing new, but it is a frame like any other.
+    assert chat.refused("c-alice-phone", SendFrame(action="send", room=room, text="two", client_id="k2")).code \
+        == "rate_limited"
+    chat.send("c-bob", room, "bob is not limited")
+    assert chat.texts(room) == ["one", "two", "three", "bob is not limited"]
+
+
+def test_typing_has_a_budget_of_its_own(strict_chat):
+    chat, room = strict_chat, strict_chat.room
+    for _ in range(2):
+        chat.do("c-alice", TypingFrame(action="typing", room=room))
+    assert chat.refused("c-alice-phone", TypingFrame(action="typing", room=room)).code == "rate_limited"
+    chat.send("c-alice", room, "typing spent, messages not")
+    assert chat.texts(room) == ["typing spent, messages not"]
+
+
+def test_joins_and_history_requests_are_counted(strict_chat):
+    chat, room = strict_chat, strict_chat.room  # alice used 2 of her 4 room actions joining
+    chat.do("c-alice", HistoryFrame(action="history", room=room))
+    chat.join("c-alice", room)
+    assert chat.refused("c-alice-phone", HistoryFrame(action="history", room=room)).code == "rate_limited"
+    assert chat.refused("c-alice", JoinFrame(action="join", room=room)).code == "rate_limited"
+
+
+def test_concurrent_frames_never_exceed_the_budget(strict, notifier, inbox):
     chat = Chat(strict.chat, notifier, inbox)
     chat.person("alice")
     room = chat.new_room("alice")
-    alice = chat.connect("alice")
-    chat.join(alice, room)
-    chat.send(alice, room, "one")
-    chat.do(alice, TypingFrame(action="typing", room=room))
-    chat.send(alice, room, "two")
-    refusal = chat.refused(alice, SendFrame(action="send", room=room, text="three"))
-    assert refusal.code == "rate_limited" and 1 <= refusal.retry_after <= 60
-    assert chat.refused(alice, TypingFrame(action="typing", room=room)).code == "rate_limited"
-    assert chat.texts(room) == ["one", "two"]
+    devices = [chat.connect("alice", f"c-alice-{index}") for index in range(4)]
+    for device in devices[:2]:
+        chat.do(device, JoinFrame(action="join", room=room))
+    for device in devices[2:]:  # the room budget (4) would refuse more joins: subscribe directly
+        chat.service.storage.subscribe(device, room, "alice", "2026-01-01T00:00:00.000Z")
+
+    def send(index):
+        try:
+            chat.send(devices[index % 4], room, f"m{index}")
+            return "sent"
+        except ChatError as error:
+            return error.code
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(send, range(12)))
+    assert results.count("sent") == 3 and results.count("rate_limited") == 9
+    assert len(chat.texts(room)) == 3
 
 
 def test_failed_logins_lock_the_name_before_the_password_is_checked(strict):

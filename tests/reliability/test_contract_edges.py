@@ -3,7 +3,10 @@ contract line it holds the code to."""
 import json
 import threading
 
-from test_aws_faults import World, world  # noqa: F401 - the in-process fixture
+from test_aws_faults import DOMAIN, STAGE, World, world  # noqa: F401 - the in-process fixture
+
+from chalicelib.models import SendFrame
+from chalicelib.runtime import Runtime
 
 from support import Ws
 
@@ -13,7 +16,9 @@ def test_join_after_returns_a_message_committed_after_a_newer_one(world):  # noq
     exactly what they missed". Message ids are made before the write, so two overlapping sends
     could store an older id after a newer one was delivered, and a client resuming after the
     newer one would never get it; the write's condition on the conversation's last id prevents it.
-    Here: alice's write is held until bob's message has reached carol and carol has dropped."""
+    Here: alice's write is held until bob's message, sent through another Lambda container,
+    has reached carol and carol has dropped. (Within one container sends to a conversation
+    take turns, so the race needs two.)"""
     release, held = threading.Event(), threading.Event()
 
     def hold_alices_write(request, **_):
@@ -25,15 +30,17 @@ def test_join_after_returns_a_message_committed_after_a_newer_one(world):  # noq
         "c-alice", {"action": "send", "room": world.room, "text": "from alice", "client_id": "a1"}))
     alice.start()
     assert held.wait(10)
-    world.frame("c-bob", {"action": "send", "room": world.room, "text": "from bob", "client_id": "b1"})
+    other_container = Runtime(world.runtime.settings).chat
+    other_container.handle("c-bob", SendFrame(action="send", room=world.room, text="from bob", client_id="b1"),
+                           world.runtime.notifier(DOMAIN, STAGE))
     seen = [frame["message"] for frame in world.posted("c-carol", "message")]
     assert [message["text"] for message in seen] == ["from bob"]
     world.event("$disconnect", "c-carol")
     release.set()
     alice.join(10)
     stored = world.stored()
-    # Ids follow commit order: alice's write, held past bob's, was given an id after his.
-    assert [m["text"] for m in stored] == ["from bob", "from alice"]
+    # Ids and seqs follow commit order: alice's write, held past bob's, was given an id after his.
+    assert [(m["text"], m["seq"]) for m in stored] == [("from bob", 1), ("from alice", 2)]
     assert world.event("$connect", "c-carol-2", token=world.tokens["carol"]) == {"statusCode": 200}
     world.frame("c-carol-2", {"action": "join", "room": world.room, "after": seen[-1]["id"]})
     joined = world.posted("c-carol-2", "joined")[0]
