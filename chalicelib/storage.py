@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from .config import Tables
 from .conversations import is_dm
+from .names import room_name_key
 from .records import Connection, FrameCharge, Membership, StoredUser, Subscriber
 from .shapes import Message, Room
 
@@ -186,7 +187,7 @@ class Storage:
     # -- rooms -------------------------------------------------------------------
     def create_room(self, room: Room) -> None:
         """Stores a new room; raises RoomNameTaken when another has its name in any case."""
-        name_key = room.name.lower()
+        name_key = room_name_key(room.name)
         item = {"room_id": room.id, "item": "room", "kind": "room", "name": room.name, "name_key": name_key,
                 "description": room.description, "created_by": room.created_by, "created_at": room.created_at,
                 "member_count": room.member_count}
