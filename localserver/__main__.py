@@ -15,19 +15,19 @@ from aiohttp import web
 from chalicelib import runtime
 from chalicelib.config import Settings, Tables
 
-from .dynamo import LocalDynamo
+from .dynamo import LocalDynamo, write_private
 from .gateway import Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TABLES = Tables.prefixed("chat-local")
+DEFAULT_DATA_DIR = ROOT / ".local"
 
 
 def _secret(data_dir: Path) -> str:
     """A JWT signing secret made once and kept with the data, so tokens outlive restarts."""
     path = data_dir / "jwt-secret"
     if not path.exists():
-        path.write_text(secrets.token_urlsafe(48))
-        path.chmod(0o600)
+        write_private(path, secrets.token_urlsafe(48))
     return path.read_text().strip()
 
 
@@ -48,7 +48,12 @@ def _bind(host: str, port: int) -> socket.socket:
 
 async def _serve(args) -> None:
     data_dir = Path(args.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    created = not data_dir.exists()
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Older runs made .local world-readable; a folder the user chose and that existed is
+    # theirs to set (it may be a home or a shared one).
+    if created or data_dir == DEFAULT_DATA_DIR:
+        data_dir.chmod(0o700)
     sock = _bind(args.host, args.port)
     port = sock.getsockname()[1]
     base_url = f"http://{args.host}:{port}"
@@ -87,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m localserver", description=__doc__)
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
-    parser.add_argument("--data-dir", default=str(ROOT / ".local"))
+    parser.add_argument("--data-dir", default=str(DEFAULT_DATA_DIR))
     parser.add_argument("--idle-timeout", type=float, default=600, help="seconds (API Gateway: 600)")
     parser.add_argument("--max-connection", type=float, default=7200, help="seconds (API Gateway: 7200)")
     parser.add_argument("--post-delay-ms", type=float, default=0,

@@ -2,6 +2,7 @@
 stack's template and their items kept on disk between runs."""
 import json
 import logging
+import os
 import threading
 from pathlib import Path
 
@@ -16,6 +17,15 @@ from .moto_lock import make_moto_atomic
 # Connections die with the server, as API Gateway's would; the rest is kept.
 KEPT = ("UsersTable", "RoomsTable", "MessagesTable")
 log = logging.getLogger(__name__)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Writes a file only its owner can read, from its first byte: the data holds password
+    hashes and the secret that signs tokens."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        os.fchmod(descriptor, 0o600)  # a file left by an older run keeps its mode through O_CREAT
+        file.write(text)
 
 
 def table_names(tables: Tables) -> dict[str, str]:
@@ -72,6 +82,8 @@ class LocalDynamo:
                 batch = [{"PutRequest": {"Item": item}} for item in items[start:start + 25]]
                 self.client.batch_write_item(RequestItems={names[logical_id]: batch})
         self._last = self.snapshot_path.read_text()
+        # Older runs wrote it world-readable; an unchanged snapshot is never rewritten.
+        self.snapshot_path.chmod(0o600)
 
     def _items(self, table: str) -> list[dict]:
         # A Scan is right here: this copies whole tables to disk; no user action runs it.
@@ -85,7 +97,7 @@ class LocalDynamo:
         if text == self._last:
             return
         temporary = self.snapshot_path.with_suffix(".tmp")
-        temporary.write_text(text)
+        write_private(temporary, text)
         temporary.replace(self.snapshot_path)
         self._last = text
 
