@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 from . import frames
 from .auth import Passwords, Tokens
-from .config import Budget
+from .config import Budget, LoginLimits
 from .conversations import dm_id, dm_participants, is_dm
 from .errors import ChatError, forbidden, invalid, not_found
 from .ids import message_id
@@ -47,13 +47,13 @@ def no_such_room() -> ChatError:
 
 class ChatService:
     def __init__(self, storage: Storage, passwords: Passwords, tokens: Tokens, budgets: dict[str, Budget],
-                 login_budget: Budget):
+                 login_limits: LoginLimits):
         """`budgets`: what one user may do per window, by kind (see BUDGET_WORDS)."""
         self.storage = storage
         self.passwords = passwords
         self.tokens = tokens
         self.budgets = budgets
-        self.login_budget = login_budget
+        self.login_limits = login_limits
 
     # -- accounts ----------------------------------------------------------------
     def register(self, request: RegisterRequest) -> AuthResult:
@@ -72,18 +72,23 @@ class ChatService:
         return AuthResult(token=self.tokens.issue(user.username), user=public_user(user, user.username))
 
     def login(self, request: LoginRequest, source_ip: str) -> AuthResult:
-        """Checks credentials; too many failures for the name or from the address lock both out
-        for the rest of the window, before any password is checked."""
+        """Checks credentials. Failures count per account (its username and its email are one
+        account) and address: the guesser's (account, address) pair locks hard; the account
+        from anywhere and the address for any account only at much higher ceilings, so the
+        owner signing in from elsewhere is not locked out by someone guessing."""
         name = request.username.strip()
-        now = time.time()
-        window = self.login_budget.window(now)
-        if self.storage.failed_logins(name, source_ip, window) >= self.login_budget.limit:
-            raise ChatError("rate_limited", "Too many failed logins; try again later.",
-                            retry_after=self.login_budget.retry_after(window, now))
         user = self.storage.user_by_email(name) if "@" in name else self.storage.user_by_username(name)
+        # Unknown names are throttled like accounts of their own (answers must not tell them apart).
+        account = user.username if user else f"?{name}"
+        now = time.time()
+        budget = self.login_limits.per_pair
+        window = budget.window(now)
+        if self.login_limits.exceeded(self.storage.failed_logins(account, source_ip, window)):
+            raise ChatError("rate_limited", "Too many failed logins; try again later.",
+                            retry_after=budget.retry_after(window, now))
         if not self.passwords.matches(request.password, user.password_hash if user else None):
-            expires_at = (window + 1) * self.login_budget.window_seconds + 60
-            self.storage.count_failed_login(name, source_ip, window, expires_at)
+            expires_at = (window + 1) * budget.window_seconds + 60
+            self.storage.count_failed_login(account, source_ip, window, expires_at)
             raise ChatError("invalid_credentials", "Wrong username or password.")
         return self._signed_in(user)
 

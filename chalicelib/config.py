@@ -41,6 +41,20 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins per window: for one account from one address (hard: the guesser's), for
+    the account from anywhere (a ceiling far above it, so the owner elsewhere still signs in
+    while a distributed guesser stays bounded), and from one address for any account."""
+    per_pair: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=900))
+    per_account: int = 100
+    per_address: int = 50
+
+    def exceeded(self, failures) -> bool:
+        return (failures.pair >= self.per_pair.limit or failures.account >= self.per_account
+                or failures.address >= self.per_address)
+
+
+@dataclass(frozen=True)
 class Settings:
     tables: Tables = field(default_factory=Tables)
     bcrypt_rounds: int = 12
@@ -55,8 +69,7 @@ class Settings:
     frame_budget: Budget = field(default_factory=Budget)
     typing_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=10))
     room_budget: Budget = field(default_factory=lambda: Budget(limit=60, window_seconds=10))
-    # Failed logins per username and per source address per window.
-    login_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=900))
+    login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Rooms with more connections than this hand their fan-out to the SQS workers,
     # when a queue is configured (see notifier.py).
     fanout_queue_url: str | None = None
@@ -81,9 +94,13 @@ class Settings:
             room_budget=Budget(
                 limit=int(env.get("WS_ROOM_LIMIT", defaults.room_budget.limit)),
                 window_seconds=defaults.room_budget.window_seconds),
-            login_budget=Budget(
-                limit=int(env.get("LOGIN_FAILURE_LIMIT", defaults.login_budget.limit)),
-                window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS", defaults.login_budget.window_seconds))),
+            login_limits=LoginLimits(
+                per_pair=Budget(
+                    limit=int(env.get("LOGIN_FAILURE_LIMIT", defaults.login_limits.per_pair.limit)),
+                    window_seconds=int(env.get("LOGIN_FAILURE_WINDOW_SECONDS",
+                                               defaults.login_limits.per_pair.window_seconds))),
+                per_account=int(env.get("LOGIN_ACCOUNT_FAILURE_LIMIT", defaults.login_limits.per_account)),
+                per_address=int(env.get("LOGIN_ADDRESS_FAILURE_LIMIT", defaults.login_limits.per_address))),
             fanout_queue_url=env.get("FANOUT_QUEUE_URL") or None,
             fanout_batch_threshold=int(env.get("FANOUT_BATCH_THRESHOLD", defaults.fanout_batch_threshold)),
         )

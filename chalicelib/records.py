@@ -43,3 +43,12 @@ class FrameCharge:
     limit: int
     # When the counter may go (the window's end, plus a margin): DynamoDB's TTL removes it.
     expires_at: int
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Failed logins in one window: for an account from one address, for the account from
+    anywhere, and from the address for any account."""
+    pair: int
+    account: int
+    address: int

@@ -54,7 +54,7 @@ class Runtime:
                            Tokens(self._jwt_secret, settings.token_ttl_seconds),
                            budgets={"message": settings.frame_budget, "typing": settings.typing_budget,
                                     "room": settings.room_budget},
-                           login_budget=settings.login_budget)
+                           login_limits=settings.login_limits)
 
     def _jwt_secret(self) -> str:
         """From the settings locally, from SSM (read once per container) in AWS."""

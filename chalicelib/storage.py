@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from .config import Tables
 from .conversations import is_dm
 from .names import room_name_key
-from .records import Connection, FrameCharge, Membership, StoredUser, Subscriber
+from .records import Connection, FrameCharge, LoginFailures, Membership, StoredUser, Subscriber
 from .shapes import Message, Room
 
 # API Gateway closes every connection after 2 hours; expire leftovers a little later.
@@ -483,20 +483,25 @@ class Storage:
     # -- login throttling --------------------------------------------------------
     # Kept in the connections table for its TTL; these items carry no index attributes.
     @staticmethod
-    def _failure_keys(username: str, source_ip: str, window: int) -> list[dict]:
-        return [{"connection_id": f"limit:{subject}", "item": f"window#{window}"}
-                for subject in (f"user:{username.lower()}", f"ip:{source_ip}")]
+    def _failure_keys(account: str, source_ip: str, window: int) -> dict[str, dict]:
+        subjects = {"pair": f"pair:{account.lower()}@{source_ip}", "account": f"account:{account.lower()}",
+                    "address": f"ip:{source_ip}"}
+        return {scope: {"connection_id": f"limit:{subject}", "item": f"window#{window}"}
+                for scope, subject in subjects.items()}
 
-    def failed_logins(self, username: str, source_ip: str, window: int) -> int:
-        """The larger of the failed logins for this name and from this address in a window, in one read."""
-        keys = [_dump(key) for key in self._failure_keys(username, source_ip, window)]
-        response = self.client.batch_get_item(RequestItems={self.connections: {"Keys": keys}})
-        items = response.get("Responses", {}).get(self.connections, [])
-        return max((_load(item).get("failures", 0) for item in items), default=0)
+    def failed_logins(self, account: str, source_ip: str, window: int) -> LoginFailures:
+        """The failed logins in a window for the account from this address, for the account
+        from anywhere and from this address for any account, in one read."""
+        keys = self._failure_keys(account, source_ip, window)
+        response = self.client.batch_get_item(
+            RequestItems={self.connections: {"Keys": [_dump(key) for key in keys.values()]}})
+        counts = {item["connection_id"]: item.get("failures", 0)
+                  for item in map(_load, response.get("Responses", {}).get(self.connections, []))}
+        return LoginFailures(**{scope: counts.get(key["connection_id"], 0) for scope, key in keys.items()})
 
-    def count_failed_login(self, username: str, source_ip: str, window: int, expires_at: int) -> None:
-        for key in self._failure_keys(username, source_ip, window):
-            self.client.update_item(
-                TableName=self.connections, Key=_dump(key),
-                UpdateExpression="ADD failures :one SET expires_at = :expires",
-                ExpressionAttributeValues=_values(one=1, expires=expires_at))
+    def count_failed_login(self, account: str, source_ip: str, window: int, expires_at: int) -> None:
+        self.client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": self.connections, "Key": _dump(key),
+                        "UpdateExpression": "ADD failures :one SET expires_at = :expires",
+                        "ExpressionAttributeValues": _values(one=1, expires=expires_at)}}
+            for key in self._failure_keys(account, source_ip, window).values()])

@@ -20,19 +20,21 @@ ROOT = Path(__file__).resolve().parent.parent
 # The local server's settings for tests: a cheap bcrypt, and limits far above what tests send
 # (the rate-limit tests pass lower ones).
 SERVER_ENVIRONMENT = {"BCRYPT_ROUNDS": "4", "WS_RATE_LIMIT": "1000", "WS_TYPING_LIMIT": "1000",
-                      "WS_ROOM_LIMIT": "1000", "LOGIN_FAILURE_LIMIT": "1000"}
+                      "WS_ROOM_LIMIT": "1000", "LOGIN_FAILURE_LIMIT": "1000", "LOGIN_ACCOUNT_FAILURE_LIMIT": "10000",
+                      "LOGIN_ADDRESS_FAILURE_LIMIT": "10000"}
 TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long!!"
 
 
 def settings_for_tests(**changes):
     """The in-process tests' settings: tables named test-*, a cheap bcrypt, a fixed secret
     and limits far above what tests send; `changes` replace fields."""
-    from chalicelib.config import Budget, Settings, Tables
+    from chalicelib.config import Budget, LoginLimits, Settings, Tables
     settings = Settings(tables=Tables.prefixed("test"), bcrypt_rounds=4, jwt_secret=TEST_SECRET,
                         frame_budget=Budget(limit=1000, window_seconds=10),
                         typing_budget=Budget(limit=1000, window_seconds=10),
                         room_budget=Budget(limit=1000, window_seconds=10),
-                        login_budget=Budget(limit=1000, window_seconds=900))
+                        login_limits=LoginLimits(per_pair=Budget(limit=1000, window_seconds=900),
+                                                 per_account=10_000, per_address=10_000))
     return dataclasses.replace(settings, **changes)
 
 

@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from chalicelib.config import Budget
+from chalicelib.config import Budget, LoginLimits
 from chalicelib.errors import ChatError
 from chalicelib.models import (CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame, LeaveFrame,
                                LoginRequest, RegisterRequest, SendFrame, TypingFrame)
@@ -272,11 +272,12 @@ def test_typing_reaches_the_others_in_the_room_or_the_dm_partner(chat, room_of_t
 @pytest.fixture
 def strict(runtime):
     """The same tables under a service whose limits are low: 3 messages, 2 typing notices,
-    4 room actions per user and 2 failed logins."""
+    4 room actions per user; 2 failed logins per account and address, 5 per account, 4 per address."""
     settings = dataclasses.replace(runtime.settings, frame_budget=Budget(limit=3, window_seconds=60),
                                    typing_budget=Budget(limit=2, window_seconds=60),
                                    room_budget=Budget(limit=4, window_seconds=60),
-                                   login_budget=Budget(limit=2, window_seconds=900))
+                                   login_limits=LoginLimits(per_pair=Budget(limit=2, window_seconds=900),
+                                                            per_account=5, per_address=4))
     return Runtime(settings)
 
 
@@ -346,18 +347,43 @@ def test_concurrent_frames_never_exceed_the_budget(strict, notifier, inbox):
     assert len(chat.texts(room)) == 3
 
 
-def test_failed_logins_lock_the_name_before_the_password_is_checked(strict):
+def _login(service, name, password, address):
+    try:
+        return service.login(LoginRequest(username=name, password=password), address).user.username
+    except ChatError as error:
+        return error.code
+
+
+def test_a_guesser_locks_only_their_own_address_out_of_the_account(strict):
+    """OWASP ASVS 2.2.1: brute force stays bounded without locking the owner out."""
     service = strict.chat
     service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
-    for _ in range(2):
-        refusal = pytest.raises(ChatError, service.login, LoginRequest(username="alice", password="wrong"),
-                                "192.0.2.1").value
-        assert refusal.code == "invalid_credentials"
-    refusal = pytest.raises(ChatError, service.login, LoginRequest(username="ALICE", password="password1"),
-                            "192.0.2.9").value
-    assert refusal.code == "rate_limited" and refusal.retry_after >= 1
+    assert [_login(service, "alice", "wrong", "203.0.113.6") for _ in range(3)] == [
+        "invalid_credentials", "invalid_credentials", "rate_limited"]
+    # Before any password is checked: the right one is refused too, from the guesser's address.
+    assert _login(service, "alice", "password1", "203.0.113.6") == "rate_limited"
+    assert _login(service, "alice", "password1", "198.51.100.1") == "alice"
+
+
+def test_username_and_email_are_one_account_to_the_counters(strict):
+    service = strict.chat
+    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
+    assert _login(service, "alice", "wrong", "203.0.113.6") == "invalid_credentials"
+    assert _login(service, "ALICE@example.com", "wrong", "203.0.113.6") == "invalid_credentials"
+    assert _login(service, "alice@example.com", "password1", "203.0.113.6") == "rate_limited"
+
+
+def test_the_account_ceiling_bounds_a_distributed_guesser(strict):
+    service = strict.chat
+    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
+    results = [_login(service, "alice", "wrong", f"203.0.113.{index}") for index in range(6)]
+    assert results == ["invalid_credentials"] * 5 + ["rate_limited"]
+    assert _login(service, "alice", "password1", "198.51.100.1") == "rate_limited"
+
+
+def test_the_address_ceiling_bounds_guessing_across_accounts(strict):
+    service = strict.chat
+    results = [_login(service, f"user{index}", "wrong", "203.0.113.6") for index in range(5)]
+    assert results == ["invalid_credentials"] * 4 + ["rate_limited"]
     service.register(RegisterRequest(username="bob", email="bob@example.com", password="password1"))
-    refusal = pytest.raises(ChatError, service.login, LoginRequest(username="bob", password="password1"),
-                            "192.0.2.1").value
-    assert refusal.code == "rate_limited"
-    assert service.login(LoginRequest(username="bob", password="password1"), "192.0.2.9").user.username == "bob"
+    assert _login(service, "bob", "password1", "198.51.100.1") == "bob"

@@ -6,7 +6,8 @@ import pytest
 from support import local_server
 
 UNLIMITED = {"WS_RATE_LIMIT": "1000000", "WS_TYPING_LIMIT": "1000000", "WS_ROOM_LIMIT": "1000000",
-             "LOGIN_FAILURE_LIMIT": "1000000"}
+             "LOGIN_FAILURE_LIMIT": "1000000", "LOGIN_ACCOUNT_FAILURE_LIMIT": "1000000",
+             "LOGIN_ADDRESS_FAILURE_LIMIT": "1000000"}
 
 
 @pytest.fixture(scope="session")
