@@ -35,6 +35,7 @@ log = logging.getLogger("localserver")
 STAGE = "local"
 API_ID = "local"
 FRAME_LIMIT = 32 * 1024
+BODY_LIMIT = 1024 * 1024
 OPENAPI_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 LOOPBACK = ("127.0.0.1", "::1")
 SECURITY_HEADERS = {
@@ -93,7 +94,7 @@ class Gateway:
         return getattr(importlib.import_module(module_name), attribute)
 
     def web_app(self) -> web.Application:
-        application = web.Application(client_max_size=1024 * 1024, middlewares=[self._headers])
+        application = web.Application(client_max_size=BODY_LIMIT, middlewares=[self._headers])
         application.router.add_get("/api/openapi.json", self.openapi_document)
         # [\s\S], not '.': a path with an encoded newline (%0A) is still the API's to answer.
         application.router.add_route("*", r"/api/{tail:[\s\S]*}", self.handle_rest)
@@ -146,7 +147,13 @@ class Gateway:
             return self.rest.handle_request(method=method, path=path, headers=headers, body=body)
 
     async def handle_rest(self, request):
-        body = await request.read()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            # aiohttp's own answer is plain text; clients of the API parse the contract's JSON.
+            return web.json_response({"error": {"code": "too_large", "message":
+                                                f"The request body must be at most {BODY_LIMIT} bytes."}},
+                                     status=413)
         path = request.rel_url.raw_path_qs[len("/api"):] or "/"
         headers = {key.lower(): value for key, value in request.headers.items()}
         try:

@@ -24,3 +24,10 @@ def test_data_files_are_readable_by_their_owner_only(tmp_path):
     assert _mode(snapshot) == 0o600
     assert _mode(data / "jwt-secret") == 0o600
     assert not (data / "dynamodb.tmp").exists()
+
+
+def test_a_body_over_the_size_limit_gets_the_contracts_413(api):
+    status, body, headers = api.call("POST", "/auth/register", raw=b"x" * (1024 * 1024 + 1))
+    assert status == 413
+    assert body["error"]["code"] == "too_large" and body["error"]["message"]
+    assert headers["Content-Type"].startswith("application/json")
