@@ -16,7 +16,7 @@ from chalicelib import runtime
 from chalicelib.config import Settings, Tables
 
 from .dynamo import LocalDynamo, write_private
-from .gateway import Gateway
+from .gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION, Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TABLES = Tables.prefixed("chat-local")
@@ -62,13 +62,16 @@ async def _serve(args) -> None:
     os.environ["SITE_ORIGIN"] = base_url
     from app import app as chalice_app
 
-    # moto accepts any credentials; these keep boto3 from looking for real ones.
-    session = boto3.session.Session(aws_access_key_id="local", aws_secret_access_key="local",
-                                    aws_session_token="local", region_name="us-east-1")
+    # moto accepts any credentials; these keep boto3 from looking for real ones, and the
+    # gateway's management API takes only requests signed with them.
+    session = boto3.session.Session(aws_access_key_id=LOCAL_CREDENTIALS.access_key,
+                                    aws_secret_access_key=LOCAL_CREDENTIALS.secret_key,
+                                    aws_session_token=LOCAL_CREDENTIALS.token, region_name=MANAGEMENT_REGION)
     dynamo = LocalDynamo(data_dir, LOCAL_TABLES, session)
     runtime.use(_runtime(data_dir, base_url, session, dynamo.start()))
     gateway = Gateway(chalice_app, ROOT / "web", idle_timeout=args.idle_timeout,
-                      max_lifetime=args.max_connection, post_delay=args.post_delay_ms / 1000)
+                      max_lifetime=args.max_connection, post_delay=args.post_delay_ms / 1000,
+                      credentials=LOCAL_CREDENTIALS)
     gateway.base_url = base_url
     runner = web.AppRunner(gateway.web_app(), access_log=None, handle_signals=False)
     await runner.setup()

@@ -7,23 +7,33 @@
 - `/@connections/{id}` is the management API that the handlers' boto3 client posts to;
 - `/api/openapi.json` serves docs/openapi.json (made by `python -m localserver.openapi --write`).
 
+The management API takes only what API Gateway takes: SigV4-signed requests (service
+execute-api) made with the local server's credentials, as the app's boto3 client makes them;
+and none carrying a browser's `Origin` (a web page may send a simple cross-origin POST).
+
 Local-only extension, not in AWS's management API: `GET /@connections` lists the open
 connections (id, username, connectedAt) to loopback callers, so tests can close a
 chosen client's connection from the server side with `DELETE /@connections/{id}`.
 """
 import asyncio
 import base64
+import hashlib
+import hmac
 import importlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from aiohttp import WSCloseCode, WSMsgType, web
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 from chalice.config import Config
 from chalice.local import LocalGateway, LocalGatewayException
 
@@ -38,6 +48,12 @@ FRAME_LIMIT = 32 * 1024
 BODY_LIMIT = 1024 * 1024
 OPENAPI_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 LOOPBACK = ("127.0.0.1", "::1")
+# What the local server's boto3 session signs with (moto takes any credentials).
+LOCAL_CREDENTIALS = Credentials("local", "local", "local")
+MANAGEMENT_REGION = "us-east-1"
+SIGNATURE_MAX_AGE = timedelta(minutes=5)
+_AUTHORIZATION = re.compile(r"AWS4-HMAC-SHA256 Credential=([^/,]+)/(\d{8})/([^/,]+)/([^/,]+)/aws4_request, ?"
+                            r"SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -63,6 +79,43 @@ def _token_subject(token: str | None) -> str | None:
         return None
 
 
+def signature_problem(method: str, url: str, headers, body: bytes, credentials: Credentials,
+                      now: datetime) -> str | None:
+    """Why a request is not SigV4-signed for the management API with `credentials` (API
+    Gateway's own message), or None. The signature is recomputed by botocore's signer from the
+    headers the caller says it signed, with the caller's timestamp."""
+    match = _AUTHORIZATION.fullmatch(headers.get("Authorization", ""))
+    if not match:
+        return "Missing Authentication Token"
+    access_key, day, region, service, signed_names, signature = match.groups()
+    timestamp = headers.get("X-Amz-Date", "")
+    try:
+        signed_at = datetime.strptime(timestamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=timezone.utc)
+    except ValueError:
+        return "Authorization header requires existence of a 'X-Amz-Date' header."
+    if abs(now - signed_at) > SIGNATURE_MAX_AGE:
+        return "Signature expired"
+    names = signed_names.split(";")
+    if (access_key, day, region, service) != (credentials.access_key, timestamp[:8], MANAGEMENT_REGION,
+                                              "execute-api") or not {"host", "x-amz-date"} <= set(names):
+        return "The security token included in the request is invalid."
+    if credentials.token and ("x-amz-security-token" not in names
+                              or not hmac.compare_digest(headers.get("X-Amz-Security-Token", ""), credentials.token)):
+        return "The security token included in the request is invalid."
+    # botocore trusts a stated payload hash; a replayed signature must not carry another body.
+    if "X-Amz-Content-SHA256" in headers and headers["X-Amz-Content-SHA256"] != hashlib.sha256(body).hexdigest():
+        return "The request signature we calculated does not match the signature you provided."
+    to_sign = AWSRequest(method=method, url=url, headers={name: headers.get(name, "") for name in names}, data=body)
+    to_sign.context["timestamp"] = timestamp
+    signer = SigV4Auth(credentials, "execute-api", MANAGEMENT_REGION)
+    if signer.signed_headers(signer.headers_to_sign(to_sign)) != signed_names:
+        return "The request signature we calculated does not match the signature you provided."
+    expected = signer.signature(signer.string_to_sign(to_sign, signer.canonical_request(to_sign)), to_sign)
+    if not hmac.compare_digest(expected, signature):
+        return "The request signature we calculated does not match the signature you provided."
+    return None
+
+
 def content_security_policy(origin_ws: str) -> str:
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self' {origin_ws}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -70,8 +123,9 @@ def content_security_policy(origin_ws: str) -> str:
 
 class Gateway:
     def __init__(self, chalice_app, web_dir: Path, idle_timeout: float = 600, max_lifetime: float = 7200,
-                 post_delay: float = 0.0):
+                 post_delay: float = 0.0, credentials: Credentials = LOCAL_CREDENTIALS):
         self.app = chalice_app
+        self.credentials = credentials
         self.web_dir = web_dir
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
@@ -261,11 +315,35 @@ class Gateway:
 
     # -- management API ------------------------------------------------------------
     @staticmethod
+    def _forbidden(message: str = "Forbidden"):
+        return web.json_response({"message": message}, status=403,
+                                 headers={"x-amzn-ErrorType": "ForbiddenException"})
+
+    @staticmethod
+    def _too_long():
+        return web.json_response({"message": "Message too long"}, status=413,
+                                 headers={"x-amzn-ErrorType": "PayloadTooLargeException"})
+
+    async def _refusal(self, request) -> web.Response | None:
+        """API Gateway's answer to a management call it does not take, or None."""
+        if "Origin" in request.headers:
+            return self._forbidden()
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return self._too_long()
+        problem = signature_problem(request.method, f"http://{request.host}{request.raw_path}", request.headers,
+                                    body, self.credentials, datetime.now(timezone.utc))
+        return self._forbidden(problem) if problem else None
+
+    @staticmethod
     def _gone(connection_id):
         return web.json_response({"message": f"Connection {connection_id} is gone"}, status=410,
                                  headers={"x-amzn-ErrorType": "GoneException"})
 
     async def post_to_connection(self, request):
+        if refusal := await self._refusal(request):
+            return refusal
         connection_id = request.match_info["connection_id"]
         data = await request.read()
         if self.post_delay:
@@ -274,8 +352,7 @@ class Gateway:
         if entry is None or entry["socket"].closed:
             return self._gone(connection_id)
         if len(data) > 128 * 1024:
-            return web.json_response({"message": "Message too long"}, status=413,
-                                     headers={"x-amzn-ErrorType": "PayloadTooLargeException"})
+            return self._too_long()
         try:
             async with entry["lock"]:
                 await entry["socket"].send_str(data.decode("utf-8"))
@@ -284,6 +361,8 @@ class Gateway:
         return web.Response(status=200)
 
     async def delete_connection(self, request):
+        if refusal := await self._refusal(request):
+            return refusal
         connection_id = request.match_info["connection_id"]
         entry = self.sockets.get(connection_id)
         if entry is None:
@@ -293,13 +372,15 @@ class Gateway:
 
     async def list_connections(self, request):
         """Local-only: the open connections, for tests that close one from the server side."""
-        if request.remote not in LOOPBACK:
-            return web.json_response({"message": "Forbidden"}, status=403)
+        if request.remote not in LOOPBACK or "Origin" in request.headers:
+            return self._forbidden()
         return web.json_response({"Connections": [
             {"ConnectionId": connection_id, "Username": entry["username"], "ConnectedAt": entry["connected_at"]}
             for connection_id, entry in list(self.sockets.items())]})
 
     async def get_connection(self, request):
+        if refusal := await self._refusal(request):
+            return refusal
         connection_id = request.match_info["connection_id"]
         entry = self.sockets.get(connection_id)
         if entry is None:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -180,3 +181,36 @@ class Ws:
 
     def close(self) -> None:
         self.socket.close()
+
+
+def open_connections(base: str) -> list[dict]:
+    """The local server's open connections (its loopback-only `GET /@connections`)."""
+    with urllib.request.urlopen(base + "/@connections", timeout=10) as response:
+        return json.loads(response.read())["Connections"]
+
+
+def management_headers(method: str, url: str, data: bytes = b"", credentials=None) -> dict:
+    """The headers that SigV4-sign a management API request as the app's boto3 client signs it
+    (service execute-api, the local server's credentials unless `credentials` are given)."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    from localserver.gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION
+    signed = AWSRequest(method=method, url=url, data=data)
+    SigV4Auth(credentials or LOCAL_CREDENTIALS, "execute-api", MANAGEMENT_REGION).add_auth(signed)
+    return dict(signed.headers)
+
+
+def management_call(base: str, method: str, connection_id: str, data: bytes = b"", headers: dict | None = None,
+                    credentials=None, timeout: float = 10) -> tuple[int, bytes]:
+    """API Gateway's management API, `/@connections/{id}`, called signed; `headers` are added
+    after signing. Returns (status, body)."""
+    # Ids are base64 (they may hold '/' and '+'): quote them, as boto3 does.
+    url = f"{base}/@connections/{urllib.parse.quote(connection_id, safe='')}"
+    signed = management_headers(method, url, data, credentials)
+    request = urllib.request.Request(url, data=data or None, method=method, headers={**signed, **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()

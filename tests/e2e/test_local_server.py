@@ -1,9 +1,18 @@
 """The local server as an attack surface and as a stand-in for API Gateway: its data files,
 its management API, per-connection buffering and concurrent REST calls."""
+import datetime
+import json
 import stat
 import time
+import unittest.mock
+import urllib.error
+import urllib.parse
+import urllib.request
 
-from support import Api, local_server
+import pytest
+from botocore.credentials import Credentials
+
+from support import Api, local_server, management_call, management_headers, open_connections
 
 
 def _mode(path) -> int:
@@ -31,3 +40,99 @@ def test_a_body_over_the_size_limit_gets_the_contracts_413(api):
     assert status == 413
     assert body["error"]["code"] == "too_large" and body["error"]["message"]
     assert headers["Content-Type"].startswith("application/json")
+
+
+# -- the management API: only the app's signed callers -----------------------------------
+def _first_connection_of(server, username: str) -> str:
+    deadline = time.monotonic() + 5
+    while True:
+        mine = [item["ConnectionId"] for item in open_connections(server) if item["Username"] == username]
+        if mine:
+            return mine[0]
+        assert time.monotonic() < deadline, f"{username} has no connection"
+        time.sleep(0.05)
+
+
+def _unsigned(server, method, connection_id, data=None, headers=None):
+    url = f"{server}/@connections/{urllib.parse.quote(connection_id, safe='')}"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+FORGED = json.dumps({"type": "message", "message": {"text": "forged"}}).encode()
+
+
+@pytest.fixture
+def victim(api, ws, server):
+    """A connected user's client and its connection id."""
+    token, user = api.register()
+    client = ws(token)
+    return client, _first_connection_of(server, user["username"])
+
+
+def _untouched(client) -> None:
+    """Got no forged frame and is still connected."""
+    client.silent("message", seconds=0.3)
+    assert client.request({"action": "ping"}, "pong")
+
+
+def test_unsigned_or_badly_signed_management_calls_are_refused(victim, server):
+    client, connection_id = victim
+    url = f"{server}/@connections/{urllib.parse.quote(connection_id, safe='')}"
+    assert _unsigned(server, "POST", connection_id, FORGED) == 403
+    assert _unsigned(server, "DELETE", connection_id) == 403
+    assert _unsigned(server, "GET", connection_id) == 403
+    # Another secret, another access key, or a body other than the one signed.
+    assert management_call(server, "POST", connection_id, FORGED,
+                           credentials=Credentials("local", "guessed", "local"))[0] == 403
+    assert management_call(server, "POST", connection_id, FORGED,
+                           credentials=Credentials("other", "local", "local"))[0] == 403
+    signed_for_ping = management_headers("POST", url, b'{"type":"pong"}')
+    assert _unsigned(server, "POST", connection_id, FORGED, signed_for_ping) == 403
+    # A signature too old to be fresh.
+    with unittest.mock.patch("botocore.auth.get_current_datetime",
+                             return_value=datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)):
+        stale = management_headers("POST", url, FORGED)
+    assert _unsigned(server, "POST", connection_id, FORGED, stale) == 403
+    _untouched(client)
+
+
+def test_a_browser_page_cannot_post_or_close_even_with_a_valid_signature(victim, server):
+    """A cross-origin POST needs no preflight; boto3 never sends Origin, browsers always do."""
+    client, connection_id = victim
+    origin = {"Origin": "https://evil.example"}
+    assert management_call(server, "POST", connection_id, FORGED, headers=origin)[0] == 403
+    assert management_call(server, "DELETE", connection_id, headers=origin)[0] == 403
+    request = urllib.request.Request(server + "/@connections", headers=origin)
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=10)
+    assert refused.value.code == 403
+    _untouched(client)
+
+
+def test_signed_management_calls_post_and_close(victim, server):
+    client, connection_id = victim
+    assert management_call(server, "POST", connection_id, b'{"type":"hello"}')[0] == 200
+    client.expect("hello")
+    status, body = management_call(server, "GET", connection_id)
+    assert status == 200 and "ConnectedAt" in json.loads(body)
+    assert management_call(server, "DELETE", connection_id)[0] == 204
+    assert management_call(server, "POST", connection_id, b'{"type":"hello"}')[0] == 410
+
+
+def test_the_apps_own_boto3_client_is_accepted_for_any_connection_id(server):
+    """Ids are base64: '/', '+' and '=' travel percent-encoded, and the signature covers them so."""
+    import boto3
+    from botocore.config import Config
+    from localserver.gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION
+    client = boto3.session.Session(
+        aws_access_key_id=LOCAL_CREDENTIALS.access_key, aws_secret_access_key=LOCAL_CREDENTIALS.secret_key,
+        aws_session_token=LOCAL_CREDENTIALS.token, region_name=MANAGEMENT_REGION,
+    ).client("apigatewaymanagementapi", endpoint_url=server, config=Config(retries={"max_attempts": 0}))
+    with pytest.raises(client.exceptions.GoneException):
+        client.post_to_connection(ConnectionId="a/b+c=", Data=b"{}")
+    assert management_call(server, "DELETE", "a/b+c=")[0] == 410

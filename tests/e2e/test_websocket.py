@@ -1,13 +1,12 @@
 """Every WebSocket row of the contract, with two and three users, through the local server."""
 import json
 import time
-import urllib.request
 
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from support import Ws, local_server, unique
+from support import Ws, local_server, management_call, unique
 
 
 def join(room: dict, *clients) -> None:
@@ -269,10 +268,7 @@ def test_gone_connections_are_removed_without_failing_the_send(api, ws, trio, se
 
 
 def test_management_api_answers_gone_for_unknown_connections(server):
-    request = urllib.request.Request(server + "/@connections/unknownid=", data=b"{}", method="POST")
-    with pytest.raises(urllib.error.HTTPError) as gone:
-        urllib.request.urlopen(request)
-    assert gone.value.code == 410
+    assert management_call(server, "POST", "unknownid=", b"{}")[0] == 410
 
 
 def test_frames_over_32_kb_close_the_connection_like_api_gateway(api, ws):
