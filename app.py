@@ -81,6 +81,18 @@ def _body(model):
     return parse(model, parse_json_body(raw))
 
 
+def _query(model):
+    """The query string as `model`; `limit` arrives as text and is read as a whole number."""
+    from chalicelib.models import parse
+    params = dict(app.current_request.query_params or {})
+    if "limit" in params:
+        try:
+            params["limit"] = int(params["limit"])
+        except ValueError:
+            raise invalid("Some fields are invalid.", {"limit": "must be a whole number"}) from None
+    return parse(model, params)
+
+
 def _username() -> str:
     from chalicelib.auth import bearer_token
     return _runtime().chat.authenticate(bearer_token(app.current_request.headers.get("authorization")))
@@ -117,9 +129,11 @@ def my_rooms():
 @app.route("/chatrooms", methods=["GET"])
 @contract_errors
 def list_rooms():
+    from chalicelib.models import RoomListQuery
     from chalicelib.shapes import RoomList
     _username()
-    return RoomList(rooms=_runtime().chat.all_rooms()).dump()
+    rooms, next_cursor = _runtime().chat.rooms_page(_query(RoomListQuery))
+    return RoomList(rooms=rooms, next_cursor=next_cursor).dump()
 
 
 @app.route("/chatrooms", methods=["POST"], content_types=JSON_AND_TEXT)
@@ -144,16 +158,10 @@ def get_room(room_id):
 @contract_errors
 def room_messages(room_id):
     from urllib.parse import unquote
-    from chalicelib.models import HistoryQuery, parse
+    from chalicelib.models import HistoryQuery
     from chalicelib.shapes import MessagePage
     username = _username()
-    params = dict(app.current_request.query_params or {})
-    if "limit" in params:
-        try:
-            params["limit"] = int(params["limit"])
-        except ValueError:
-            raise invalid("Some fields are invalid.", {"limit": "must be a whole number"}) from None
-    messages, more = _runtime().chat.messages(username, unquote(room_id), parse(HistoryQuery, params))
+    messages, more = _runtime().chat.messages(username, unquote(room_id), _query(HistoryQuery))
     return MessagePage(messages=messages, more=more).dump()
 
 

@@ -12,7 +12,7 @@ from .conversations import dm_id, dm_participants, is_dm
 from .errors import ChatError, forbidden, invalid, not_found
 from .ids import message_id
 from .models import (MAX_HISTORY_PAGE, CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame,
-                     LeaveFrame, LoginRequest, PingFrame, RegisterRequest, SendFrame, TypingFrame)
+                     LeaveFrame, LoginRequest, PingFrame, RegisterRequest, RoomListQuery, SendFrame, TypingFrame)
 from .notifier import Notifier
 from .records import Connection, FrameCharge, StoredUser
 from .shapes import AuthResult, DmSummary, Message, MyConversations, Room, RoomDetails, User
@@ -103,8 +103,8 @@ class ChatService:
         return public_user(user, username)
 
     # -- rooms -------------------------------------------------------------------
-    def all_rooms(self) -> list[Room]:
-        return self.storage.all_rooms()
+    def rooms_page(self, query: RoomListQuery) -> tuple[list[Room], str | None]:
+        return self.storage.rooms_page(query.limit, query.cursor)
 
     def create_room(self, username: str, request: CreateRoomRequest) -> Room:
         room = Room(id=secrets.token_urlsafe(9), name=request.name, description=request.description,

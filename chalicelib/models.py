@@ -12,6 +12,9 @@ USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 MAX_TEXT = 4000
 HISTORY_PAGE = 50
 MAX_HISTORY_PAGE = 100
+MAX_ROOM_PAGE = 100
+# A room-list cursor: the last room's created_at and id (not a secret: where the page ended).
+ROOM_CURSOR_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z~[A-Za-z0-9_-]{1,80}$"
 # Message ids are ULIDs: Crockford base32, 26 characters, sorting in time order.
 MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 
@@ -109,6 +112,11 @@ class LoginRequest(Input):
 class CreateRoomRequest(Input):
     name: RoomName
     description: text_type(strip_whitespace=True, max_length=500) = ""
+
+
+class RoomListQuery(Input):
+    limit: Annotated[int, Field(strict=True, ge=1, le=MAX_ROOM_PAGE)] = MAX_ROOM_PAGE
+    cursor: text_type(pattern=ROOM_CURSOR_PATTERN) | None = None
 
 
 class HistoryQuery(Input):

@@ -68,7 +68,8 @@ class MeResult(Output):
 
 
 class RoomList(Output):
-    rooms: list[Room]
+    rooms: list[Room] = Field(description="Oldest first.")
+    next_cursor: str | None = Field(description="Extension: pass as `cursor` for the next page; null on the last.")
 
 
 class MyConversations(Output):

@@ -201,10 +201,19 @@ class Storage:
         # Name locks share the key shape of rooms; only real rooms carry a kind.
         return _room(item) if item and item.get("kind") == "room" else None
 
-    def all_rooms(self) -> list[Room]:
-        items = self._query_all(TableName=self.rooms, IndexName="rooms-by-created",
-                                KeyConditionExpression="kind = :kind", ExpressionAttributeValues=_values(kind="room"))
-        return [_room(item) for item in items]
+    def rooms_page(self, limit: int, cursor: str | None = None) -> tuple[list[Room], str | None]:
+        """Up to `limit` rooms, oldest first, after `cursor` (models.ROOM_CURSOR_PATTERN); and
+        the cursor of the next page (None on the last)."""
+        query = {"TableName": self.rooms, "IndexName": "rooms-by-created", "Limit": limit,
+                 "KeyConditionExpression": "kind = :kind", "ExpressionAttributeValues": _values(kind="room")}
+        if cursor:
+            created_at, _, room_id = cursor.partition("~")
+            query["ExclusiveStartKey"] = _dump({"room_id": room_id, "item": "room", "kind": "room",
+                                                "created_at": created_at})
+        response = self.client.query(**query)
+        last = _load(response.get("LastEvaluatedKey"))
+        next_cursor = f"{last['created_at']}~{last['room_id']}" if last else None
+        return [_room(_load(item)) for item in response.get("Items", [])], next_cursor
 
     def add_member(self, room_id: str, username: str, joined_at: str) -> bool:
         """Makes a user a durable member of a room; False when they already were."""

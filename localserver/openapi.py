@@ -190,7 +190,8 @@ ROOM_ID = {"name": "room_id", "in": "path", "required": True,
 
 
 def build() -> dict:
-    inputs = [models.RegisterRequest, models.LoginRequest, models.CreateRoomRequest, models.HistoryQuery]
+    inputs = [models.RegisterRequest, models.LoginRequest, models.CreateRoomRequest, models.HistoryQuery,
+              models.RoomListQuery]
     outputs = [User, AuthResult, Room, RoomDetails, Message, DmSummary, MeResult, RoomList, MyConversations,
                RoomResult, RoomDetailsResult, MessagePage, OnlineUsers, ErrorBody, Error]
     _, definitions = models_json_schema(
@@ -199,6 +200,7 @@ def build() -> dict:
     schemas = definitions["$defs"]
     _email_limits(schemas)
     history = schemas.pop("HistoryQuery")
+    room_list = schemas.pop("RoomListQuery")
     room_links = {
         "GetRoom": {"operationId": "getRoom", "parameters": {"room_id": "$response.body#/room/id"}},
         "ListMessages": {"operationId": "listMessages", "parameters": {"room_id": "$response.body#/room/id"}},
@@ -218,7 +220,9 @@ def build() -> dict:
             "getMyRooms", "Extension: the rooms the caller is a member of and their DM conversations.",
             {"200": _ok(200, MyConversations, "The caller's conversations.")}, [])},
         "/chatrooms": {
-            "get": _operation("listRooms", "Every room.", {"200": _ok(200, RoomList, "The rooms.")}, []),
+            "get": _operation("listRooms", "The rooms, oldest first, a page at a time (extension: `limit`, "
+                              "`cursor`, `next_cursor`).", {"200": _ok(200, RoomList, "A page of rooms.")}, [400],
+                              parameters=_query_parameters(room_list)),
             "post": _operation("createRoom", "Create a room (the creator is not made a member).",
                                {"201": _ok(201, RoomResult, "Created.", room_links)}, [400, 409, 413],
                                body=models.CreateRoomRequest),

@@ -9,7 +9,7 @@ import pytest
 from chalicelib.config import Budget, LoginLimits
 from chalicelib.errors import ChatError
 from chalicelib.models import (CreateRoomRequest, DmFrame, HistoryFrame, HistoryQuery, JoinFrame, LeaveFrame,
-                               LoginRequest, RegisterRequest, SendFrame, TypingFrame)
+                               LoginRequest, RegisterRequest, RoomListQuery, SendFrame, TypingFrame)
 from chalicelib.runtime import Runtime
 
 
@@ -66,6 +66,27 @@ def room_of_two(chat):
     for name in ("alice", "bob"):
         chat.inbox.take(f"c-{name}")
     return room
+
+
+# -- the room list ---------------------------------------------------------------------
+def test_the_room_list_comes_in_pages_oldest_first(chat):
+    chat.person("alice")
+    made = [chat.new_room("alice", f"Room {index}") for index in range(5)]
+    seen, cursor = [], None
+    while True:
+        rooms, cursor = chat.service.rooms_page(RoomListQuery(limit=2, cursor=cursor))
+        assert len(rooms) <= 2
+        seen += rooms
+        if cursor is None:
+            break
+    assert sorted(room.id for room in seen) == sorted(made) and len(seen) == 5
+    assert [room.created_at for room in seen] == sorted(room.created_at for room in seen)
+
+
+def test_a_cursor_past_the_last_room_gives_an_empty_last_page(chat):
+    chat.person("alice")
+    chat.new_room("alice")
+    assert chat.service.rooms_page(RoomListQuery(cursor="9999-12-31T23:59:59.999Z~zzz")) == ([], None)
 
 
 # -- who may read ----------------------------------------------------------------------

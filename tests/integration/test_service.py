@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from chalicelib.errors import ChatError
-from chalicelib.models import (CreateRoomRequest, DmFrame, HistoryFrame, JoinFrame, LeaveFrame, LoginRequest,
+from chalicelib.models import (CreateRoomRequest, RoomListQuery, DmFrame, HistoryFrame, JoinFrame, LeaveFrame, LoginRequest,
                                PingFrame, RegisterRequest, SendFrame, TypingFrame)
 
 
@@ -49,7 +49,7 @@ def test_concurrent_room_creation_with_one_name_has_exactly_one_winner(service):
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(attempt, range(16)))
     assert results.count("conflict") == 15
-    assert len(service.all_rooms()) == 1
+    assert len(service.rooms_page(RoomListQuery())[0]) == 1
 
 
 def test_a_failed_registration_leaves_nothing_behind(service):
@@ -66,7 +66,7 @@ def test_user_actions_never_scan_and_send_makes_at_most_three_calls(service, not
     register(service, "bob")
     service.login(LoginRequest(username="alice@example.com", password="password1"), "192.0.2.1")
     room = service.create_room("alice", CreateRoomRequest(name="General"))
-    service.all_rooms()
+    service.rooms_page(RoomListQuery())
     service.room_details(room.id)
     for connection, user in (("c-alice", "alice"), ("c-bob", "bob")):
         service.connect(connection, service_token(service, user))

@@ -84,3 +84,12 @@ def test_a_message_id_can_be_made_after_a_given_one():
     from chalicelib.ids import message_id
     future = message_id(4_000_000_000.0)
     assert message_id(1_700_000_000.0, after=future) > future
+
+
+@pytest.mark.parametrize("cursor", ["x", "2026-01-02T03:04:05.678Z", "2026-01-02T03:04:05.678Z~", "~abc",
+                                    "2026-01-02T03:04:05.678Z~a/b", "2026-01-02T03:04:05Z~abc"])
+def test_a_room_list_cursor_must_have_the_shape_the_server_makes(cursor):
+    from chalicelib.models import RoomListQuery
+    with pytest.raises(ChatError) as refused:
+        parse(RoomListQuery, {"cursor": cursor})
+    assert refused.value.fields == {"cursor": refused.value.fields["cursor"]}
