@@ -93,6 +93,10 @@ def _query(model):
     return parse(model, params)
 
 
+def _source_ip() -> str:
+    return app.current_request.context.get("identity", {}).get("sourceIp", "unknown")
+
+
 def _username() -> str:
     from chalicelib.auth import bearer_token
     return _runtime().chat.authenticate(bearer_token(app.current_request.headers.get("authorization")))
@@ -102,15 +106,15 @@ def _username() -> str:
 @contract_errors
 def register():
     from chalicelib.models import RegisterRequest
-    return Response(body=_runtime().chat.register(_body(RegisterRequest)).dump(), status_code=201)
+    result = _runtime().chat.register(_body(RegisterRequest), _source_ip())
+    return Response(body=result.dump(), status_code=201)
 
 
 @app.route("/auth/login", methods=["POST"], content_types=JSON_AND_TEXT)
 @contract_errors
 def login():
     from chalicelib.models import LoginRequest
-    source_ip = app.current_request.context.get("identity", {}).get("sourceIp", "unknown")
-    return _runtime().chat.login(_body(LoginRequest), source_ip).dump()
+    return _runtime().chat.login(_body(LoginRequest), _source_ip()).dump()
 
 
 @app.route("/me", methods=["GET"])

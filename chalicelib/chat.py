@@ -25,7 +25,8 @@ from .storage import (EmailTaken, FrameBudgetSpent, NewerMessageStored, NoSuchRo
 MAX_ORDER_RETRIES = 10
 ORDER_BACKOFF_SECONDS = 0.005
 # The per-user budgets and what each counts, in the words a refusal uses.
-BUDGET_WORDS = {"message": "messages", "typing": "typing notices", "room": "joins, leaves and history requests"}
+BUDGET_WORDS = {"message": "messages", "typing": "typing notices", "room": "joins, leaves and history requests",
+                "create_room": "new rooms", "register": "new accounts from one address"}
 # Longer room ids were never made (DynamoDB would refuse them as keys anyway).
 MAX_ROOM_ID_BYTES = 80
 
@@ -56,7 +57,8 @@ class ChatService:
         self.login_limits = login_limits
 
     # -- accounts ----------------------------------------------------------------
-    def register(self, request: RegisterRequest) -> AuthResult:
+    def register(self, request: RegisterRequest, source_ip: str) -> AuthResult:
+        self._count("register", source_ip)
         user = StoredUser(username=request.username, email=request.email,
                           password_hash=self.passwords.hash(request.password), created_at=now_iso())
         try:
@@ -107,6 +109,7 @@ class ChatService:
         return self.storage.rooms_page(query.limit, query.cursor)
 
     def create_room(self, username: str, request: CreateRoomRequest) -> Room:
+        self._count("create_room", username)
         room = Room(id=secrets.token_urlsafe(9), name=request.name, description=request.description,
                     created_by=username, created_at=now_iso(), member_count=0, last_message_at=None)
         try:
@@ -191,16 +194,17 @@ class ChatService:
             raise forbidden("Join the room first.")
         return connection
 
-    def _charge(self, kind: str, username: str) -> FrameCharge:
-        """One frame of `kind` in the user's budget (all their connections together)."""
+    def _charge(self, kind: str, subject: str) -> FrameCharge:
+        """One action of `kind` in its subject's budget: a user's (all their connections
+        together) or, for registrations, an address's."""
         budget = self.budgets[kind]
         window = budget.window(time.time())
-        return FrameCharge(kind=kind, username=username, window=window, limit=budget.limit,
+        return FrameCharge(kind=kind, subject=subject, window=window, limit=budget.limit,
                            expires_at=(window + 1) * budget.window_seconds + 60)
 
-    def _count(self, kind: str, username: str) -> None:
-        """Counts a frame that stores nothing else; refuses it once the budget is spent."""
-        charge = self._charge(kind, username)
+    def _count(self, kind: str, subject: str) -> None:
+        """Counts an action on its own; refuses it once the budget is spent."""
+        charge = self._charge(kind, subject)
         try:
             self.storage.count_frame(charge)
         except FrameBudgetSpent:

@@ -69,6 +69,9 @@ class Settings:
     frame_budget: Budget = field(default_factory=Budget)
     typing_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=10))
     room_budget: Budget = field(default_factory=lambda: Budget(limit=60, window_seconds=10))
+    # New rooms per user and new accounts per source address, per hour.
+    create_room_budget: Budget = field(default_factory=lambda: Budget(limit=20, window_seconds=3600))
+    register_budget: Budget = field(default_factory=lambda: Budget(limit=20, window_seconds=3600))
     login_limits: LoginLimits = field(default_factory=LoginLimits)
     # Rooms with more connections than this hand their fan-out to the SQS workers,
     # when a queue is configured (see notifier.py).
@@ -94,6 +97,12 @@ class Settings:
             room_budget=Budget(
                 limit=int(env.get("WS_ROOM_LIMIT", defaults.room_budget.limit)),
                 window_seconds=defaults.room_budget.window_seconds),
+            create_room_budget=Budget(
+                limit=int(env.get("ROOM_CREATE_LIMIT", defaults.create_room_budget.limit)),
+                window_seconds=defaults.create_room_budget.window_seconds),
+            register_budget=Budget(
+                limit=int(env.get("REGISTER_LIMIT", defaults.register_budget.limit)),
+                window_seconds=defaults.register_budget.window_seconds),
             login_limits=LoginLimits(
                 per_pair=Budget(
                     limit=int(env.get("LOGIN_FAILURE_LIMIT", defaults.login_limits.per_pair.limit)),

@@ -35,10 +35,11 @@ class Membership:
 
 @dataclass(frozen=True)
 class FrameCharge:
-    """One frame of `kind` counted in the user's budget for `window`, at most `limit` per
-    window; storage applies it alone or inside the write it goes with."""
+    """One action of `kind` counted in its subject's budget (a user, or an address) for
+    `window`, at most `limit` per window; storage applies it alone or inside the write it
+    goes with."""
     kind: str
-    username: str
+    subject: str
     window: int
     limit: int
     # When the counter may go (the window's end, plus a margin): DynamoDB's TTL removes it.

@@ -53,7 +53,8 @@ class Runtime:
         return ChatService(self.storage, Passwords(settings.bcrypt_rounds),
                            Tokens(self._jwt_secret, settings.token_ttl_seconds),
                            budgets={"message": settings.frame_budget, "typing": settings.typing_budget,
-                                    "room": settings.room_budget},
+                                    "room": settings.room_budget, "create_room": settings.create_room_budget,
+                                    "register": settings.register_budget},
                            login_limits=settings.login_limits)
 
     def _jwt_secret(self) -> str:

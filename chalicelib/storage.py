@@ -439,7 +439,7 @@ class Storage:
         per user, kind and window, so no read is needed and concurrent frames cannot both
         take the last slot."""
         return {"TableName": self.connections,
-                "Key": _dump({"connection_id": f"budget:{charge.kind}:{charge.username.lower()}",
+                "Key": _dump({"connection_id": f"budget:{charge.kind}:{charge.subject.lower()}",
                               "item": f"window#{charge.window}"}),
                 "UpdateExpression": "ADD frames :one SET expires_at = :expires",
                 "ConditionExpression": "attribute_not_exists(frames) OR frames < :limit",

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # (the rate-limit tests pass lower ones).
 SERVER_ENVIRONMENT = {"BCRYPT_ROUNDS": "4", "WS_RATE_LIMIT": "1000", "WS_TYPING_LIMIT": "1000",
                       "WS_ROOM_LIMIT": "1000", "LOGIN_FAILURE_LIMIT": "1000", "LOGIN_ACCOUNT_FAILURE_LIMIT": "10000",
-                      "LOGIN_ADDRESS_FAILURE_LIMIT": "10000"}
+                      "LOGIN_ADDRESS_FAILURE_LIMIT": "10000", "ROOM_CREATE_LIMIT": "10000", "REGISTER_LIMIT": "10000"}
 TEST_SECRET = "test-secret-that-is-at-least-32-bytes-long!!"
 
 
@@ -34,6 +34,8 @@ def settings_for_tests(**changes):
                         frame_budget=Budget(limit=1000, window_seconds=10),
                         typing_budget=Budget(limit=1000, window_seconds=10),
                         room_budget=Budget(limit=1000, window_seconds=10),
+                        create_room_budget=Budget(limit=10_000, window_seconds=3600),
+                        register_budget=Budget(limit=10_000, window_seconds=3600),
                         login_limits=LoginLimits(per_pair=Budget(limit=1000, window_seconds=900),
                                                  per_account=10_000, per_address=10_000))
     return dataclasses.replace(settings, **changes)

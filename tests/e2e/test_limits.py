@@ -6,7 +6,7 @@ from support import Api, Ws, local_server, unique
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    env = {"LOGIN_FAILURE_LIMIT": "3", "WS_RATE_LIMIT": "5", "WS_RATE_WINDOW_SECONDS": "60"}
+    env = {"LOGIN_FAILURE_LIMIT": "3", "WS_RATE_LIMIT": "5", "WS_RATE_WINDOW_SECONDS": "60", "ROOM_CREATE_LIMIT": "2"}
     with local_server(tmp_path_factory.mktemp("limited"), env=env) as base:
         yield base
 
@@ -57,3 +57,13 @@ def test_each_user_may_send_a_limited_number_of_messages_over_all_connections(li
     finally:
         for socket in (client, second_device, someone_else):
             socket.close()
+
+
+def test_room_creation_is_limited_per_user_with_retry_after(limited):
+    api = Api(limited)
+    token, _ = api.register()
+    api.create_room(token)
+    api.create_room(token)  # the second is the last this hour
+    status, body, headers = api.call("POST", "/chatrooms", {"name": unique("room ")}, token)
+    assert status == 429 and body["error"]["code"] == "rate_limited"
+    assert 1 <= int(headers["Retry-After"]) <= 3600

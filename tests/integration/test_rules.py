@@ -21,7 +21,7 @@ class Chat:
         self.room = None
 
     def person(self, name: str) -> str:
-        self.service.register(RegisterRequest(username=name, email=f"{name}@example.com", password="password1"))
+        self.service.register(RegisterRequest(username=name, email=f"{name}@example.com", password="password1"), "192.0.2.1")
         return name
 
     def connect(self, name: str, connection_id: str | None = None) -> str:
@@ -36,8 +36,12 @@ class Chat:
         self.service.handle(connection_id, frame, self.notifier)
 
     def refused(self, connection_id: str, frame) -> ChatError:
+        return self.refused_call(self.do, connection_id, frame)
+
+    @staticmethod
+    def refused_call(function, *args) -> ChatError:
         with pytest.raises(ChatError) as refusal:
-            self.do(connection_id, frame)
+            function(*args)
         return refusal.value
 
     def join(self, connection_id: str, room: str, after: str | None = None) -> dict:
@@ -293,10 +297,12 @@ def test_typing_reaches_the_others_in_the_room_or_the_dm_partner(chat, room_of_t
 @pytest.fixture
 def strict(runtime):
     """The same tables under a service whose limits are low: 3 messages, 2 typing notices,
-    4 room actions per user; 2 failed logins per account and address, 5 per account, 4 per address."""
+    4 room actions per user; 2 new rooms per user and 4 accounts per address an hour; 2 failed logins per account and address, 5 per account, 4 per address."""
     settings = dataclasses.replace(runtime.settings, frame_budget=Budget(limit=3, window_seconds=60),
                                    typing_budget=Budget(limit=2, window_seconds=60),
                                    room_budget=Budget(limit=4, window_seconds=60),
+                                   create_room_budget=Budget(limit=2, window_seconds=3600),
+                                   register_budget=Budget(limit=4, window_seconds=3600),
                                    login_limits=LoginLimits(per_pair=Budget(limit=2, window_seconds=900),
                                                             per_account=5, per_address=4))
     return Runtime(settings)
@@ -368,6 +374,26 @@ def test_concurrent_frames_never_exceed_the_budget(strict, notifier, inbox):
     assert len(chat.texts(room)) == 3
 
 
+def test_new_rooms_are_limited_per_user(strict_chat):
+    chat = strict_chat  # alice made one room already
+    chat.new_room("alice", "Second")
+    refusal = chat.refused_call(chat.service.create_room, "alice", CreateRoomRequest(name="Third"))
+    assert refusal.code == "rate_limited" and 1 <= refusal.retry_after <= 3600
+    assert chat.new_room("bob", "Bob's")
+
+
+def test_new_accounts_are_limited_per_address(strict):
+    service = strict.chat
+    for name in ("one", "two", "three", "four"):
+        service.register(RegisterRequest(username=name, email=f"{name}@example.com", password="password1"),
+                         "203.0.113.6")
+    refusal = pytest.raises(ChatError, service.register, RegisterRequest(
+        username="five", email="five@example.com", password="password1"), "203.0.113.6").value
+    assert refusal.code == "rate_limited" and refusal.retry_after >= 1
+    assert service.storage.user_by_username("five") is None
+    service.register(RegisterRequest(username="six", email="six@example.com", password="password1"), "198.51.100.1")
+
+
 def _login(service, name, password, address):
     try:
         return service.login(LoginRequest(username=name, password=password), address).user.username
@@ -378,7 +404,7 @@ def _login(service, name, password, address):
 def test_a_guesser_locks_only_their_own_address_out_of_the_account(strict):
     """OWASP ASVS 2.2.1: brute force stays bounded without locking the owner out."""
     service = strict.chat
-    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
+    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"), "192.0.2.1")
     assert [_login(service, "alice", "wrong", "203.0.113.6") for _ in range(3)] == [
         "invalid_credentials", "invalid_credentials", "rate_limited"]
     # Before any password is checked: the right one is refused too, from the guesser's address.
@@ -388,7 +414,7 @@ def test_a_guesser_locks_only_their_own_address_out_of_the_account(strict):
 
 def test_username_and_email_are_one_account_to_the_counters(strict):
     service = strict.chat
-    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
+    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"), "192.0.2.1")
     assert _login(service, "alice", "wrong", "203.0.113.6") == "invalid_credentials"
     assert _login(service, "ALICE@example.com", "wrong", "203.0.113.6") == "invalid_credentials"
     assert _login(service, "alice@example.com", "password1", "203.0.113.6") == "rate_limited"
@@ -396,7 +422,7 @@ def test_username_and_email_are_one_account_to_the_counters(strict):
 
 def test_the_account_ceiling_bounds_a_distributed_guesser(strict):
     service = strict.chat
-    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"))
+    service.register(RegisterRequest(username="alice", email="alice@example.com", password="password1"), "192.0.2.1")
     results = [_login(service, "alice", "wrong", f"203.0.113.{index}") for index in range(6)]
     assert results == ["invalid_credentials"] * 5 + ["rate_limited"]
     assert _login(service, "alice", "password1", "198.51.100.1") == "rate_limited"
@@ -406,5 +432,5 @@ def test_the_address_ceiling_bounds_guessing_across_accounts(strict):
     service = strict.chat
     results = [_login(service, f"user{index}", "wrong", "203.0.113.6") for index in range(5)]
     assert results == ["invalid_credentials"] * 4 + ["rate_limited"]
-    service.register(RegisterRequest(username="bob", email="bob@example.com", password="password1"))
+    service.register(RegisterRequest(username="bob", email="bob@example.com", password="password1"), "192.0.2.1")
     assert _login(service, "bob", "password1", "198.51.100.1") == "bob"

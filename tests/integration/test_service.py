@@ -9,14 +9,15 @@ from chalicelib.models import (CreateRoomRequest, RoomListQuery, DmFrame, Histor
 
 
 def register(service, name):
-    return service.register(RegisterRequest(username=name, email=f"{name}@example.com", password="password1"))
+    return service.register(RegisterRequest(username=name, email=f"{name}@example.com", password="password1"),
+                            "192.0.2.1")
 
 
 def test_concurrent_registrations_of_one_name_have_exactly_one_winner(service):
     def attempt(index):
         try:
             service.register(RegisterRequest(username="Same" if index % 2 else "same",
-                                             email=f"user{index}@example.com", password="password1"))
+                                             email=f"user{index}@example.com", password="password1"), "192.0.2.1")
             return "won"
         except ChatError as error:
             return error.code
@@ -29,7 +30,7 @@ def test_concurrent_registrations_of_one_email_have_exactly_one_winner(service):
     def attempt(index):
         try:
             service.register(RegisterRequest(username=f"user{index}", email="Shared@Example.com",
-                                             password="password1"))
+                                             password="password1"), "192.0.2.1")
             return "won"
         except ChatError as error:
             return error.code
@@ -55,7 +56,7 @@ def test_concurrent_room_creation_with_one_name_has_exactly_one_winner(service):
 def test_a_failed_registration_leaves_nothing_behind(service):
     register(service, "alice")
     with pytest.raises(ChatError):
-        service.register(RegisterRequest(username="bob", email="alice@example.com", password="password1"))
+        service.register(RegisterRequest(username="bob", email="alice@example.com", password="password1"), "192.0.2.1")
     assert service.storage.user_by_username("bob") is None
     register(service, "bob")
 

@@ -166,7 +166,7 @@ class World:
         self.tokens = {}
         for name in ("alice", "bob", "carol"):
             self.tokens[name] = self.chat.register(RegisterRequest(
-                username=name, email=f"{name}@example.com", password="password1")).token
+                username=name, email=f"{name}@example.com", password="password1"), "192.0.2.1").token
         self.room = self.chat.create_room("alice", CreateRoomRequest(name="General")).id
         for name in ("alice", "bob", "carol"):
             assert self.event("$connect", f"c-{name}", token=self.tokens[name]) == {"statusCode": 200}
