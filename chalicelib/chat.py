@@ -48,13 +48,14 @@ def no_such_room() -> ChatError:
 
 class ChatService:
     def __init__(self, storage: Storage, passwords: Passwords, tokens: Tokens, budgets: dict[str, Budget],
-                 login_limits: LoginLimits):
+                 login_limits: LoginLimits, max_connections_per_user: int = 10):
         """`budgets`: what one user may do per window, by kind (see BUDGET_WORDS)."""
         self.storage = storage
         self.passwords = passwords
         self.tokens = tokens
         self.budgets = budgets
         self.login_limits = login_limits
+        self.max_connections_per_user = max_connections_per_user
 
     # -- accounts ----------------------------------------------------------------
     def register(self, request: RegisterRequest, source_ip: str) -> AuthResult:
@@ -168,7 +169,13 @@ class ChatService:
 
     # -- websocket ---------------------------------------------------------------
     def connect(self, connection_id: str, token: str | None) -> str:
+        """Registers a connection; refuses bad tokens and a user's connection past the cap.
+        The count reads an index, which lags writes by a moment: connects racing each other
+        can pass the cap by as many as race."""
         username = self.authenticate(token)
+        if len(self.storage.connection_ids_of_user(username)) >= self.max_connections_per_user:
+            raise ChatError("rate_limited", f"At most {self.max_connections_per_user} connections at once; "
+                            "close another tab or device.")
         self.storage.put_connection(connection_id, username, now_iso())
         return username
 

@@ -69,6 +69,8 @@ class Settings:
     frame_budget: Budget = field(default_factory=Budget)
     typing_budget: Budget = field(default_factory=lambda: Budget(limit=10, window_seconds=10))
     room_budget: Budget = field(default_factory=lambda: Budget(limit=60, window_seconds=10))
+    # Open WebSocket connections per user: the next $connect is refused (429).
+    max_connections_per_user: int = 10
     # New rooms per user and new accounts per source address, per hour.
     create_room_budget: Budget = field(default_factory=lambda: Budget(limit=20, window_seconds=3600))
     register_budget: Budget = field(default_factory=lambda: Budget(limit=20, window_seconds=3600))
@@ -97,6 +99,7 @@ class Settings:
             room_budget=Budget(
                 limit=int(env.get("WS_ROOM_LIMIT", defaults.room_budget.limit)),
                 window_seconds=defaults.room_budget.window_seconds),
+            max_connections_per_user=int(env.get("MAX_CONNECTIONS_PER_USER", defaults.max_connections_per_user)),
             create_room_budget=Budget(
                 limit=int(env.get("ROOM_CREATE_LIMIT", defaults.create_room_budget.limit)),
                 window_seconds=defaults.create_room_budget.window_seconds),

@@ -55,7 +55,8 @@ class Runtime:
                            budgets={"message": settings.frame_budget, "typing": settings.typing_budget,
                                     "room": settings.room_budget, "create_room": settings.create_room_budget,
                                     "register": settings.register_budget},
-                           login_limits=settings.login_limits)
+                           login_limits=settings.login_limits,
+                           max_connections_per_user=settings.max_connections_per_user)
 
     def _jwt_secret(self) -> str:
         """From the settings locally, from SSM (read once per container) in AWS."""

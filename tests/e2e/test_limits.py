@@ -1,12 +1,16 @@
 """Brute-force and flood limits, on a server of their own with small limits."""
+import time
+
 import pytest
+from websockets.exceptions import InvalidStatus
 
 from support import Api, Ws, local_server, unique
 
 
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    env = {"LOGIN_FAILURE_LIMIT": "3", "WS_RATE_LIMIT": "5", "WS_RATE_WINDOW_SECONDS": "60", "ROOM_CREATE_LIMIT": "2"}
+    env = {"LOGIN_FAILURE_LIMIT": "3", "WS_RATE_LIMIT": "5", "WS_RATE_WINDOW_SECONDS": "60", "ROOM_CREATE_LIMIT": "2",
+           "MAX_CONNECTIONS_PER_USER": "2"}
     with local_server(tmp_path_factory.mktemp("limited"), env=env) as base:
         yield base
 
@@ -67,3 +71,26 @@ def test_room_creation_is_limited_per_user_with_retry_after(limited):
     status, body, headers = api.call("POST", "/chatrooms", {"name": unique("room ")}, token)
     assert status == 429 and body["error"]["code"] == "rate_limited"
     assert 1 <= int(headers["Retry-After"]) <= 3600
+
+
+def test_a_user_past_the_connection_cap_is_refused_at_the_handshake(limited):
+    api = Api(limited)
+    token, _ = api.register()
+    first, second = Ws(limited, token), Ws(limited, token)
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            Ws(limited, token)
+        assert refused.value.response.status_code == 429
+        second.close()
+        deadline = time.monotonic() + 10  # $disconnect runs after the close
+        while True:
+            try:
+                third = Ws(limited, token)
+                break
+            except InvalidStatus:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        third.request({"action": "ping"}, "pong")
+        third.close()
+    finally:
+        first.close()

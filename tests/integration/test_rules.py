@@ -303,6 +303,7 @@ def strict(runtime):
                                    room_budget=Budget(limit=4, window_seconds=60),
                                    create_room_budget=Budget(limit=2, window_seconds=3600),
                                    register_budget=Budget(limit=4, window_seconds=3600),
+                                   max_connections_per_user=3,
                                    login_limits=LoginLimits(per_pair=Budget(limit=2, window_seconds=900),
                                                             per_account=5, per_address=4))
     return Runtime(settings)
@@ -356,15 +357,13 @@ def test_concurrent_frames_never_exceed_the_budget(strict, notifier, inbox):
     chat = Chat(strict.chat, notifier, inbox)
     chat.person("alice")
     room = chat.new_room("alice")
-    devices = [chat.connect("alice", f"c-alice-{index}") for index in range(4)]
-    for device in devices[:2]:
+    devices = [chat.connect("alice", f"c-alice-{index}") for index in range(3)]
+    for device in devices:
         chat.do(device, JoinFrame(action="join", room=room))
-    for device in devices[2:]:  # the room budget (4) would refuse more joins: subscribe directly
-        chat.service.storage.subscribe(device, room, "alice", "2026-01-01T00:00:00.000Z")
 
     def send(index):
         try:
-            chat.send(devices[index % 4], room, f"m{index}")
+            chat.send(devices[index % 3], room, f"m{index}")
             return "sent"
         except ChatError as error:
             return error.code
@@ -372,6 +371,17 @@ def test_concurrent_frames_never_exceed_the_budget(strict, notifier, inbox):
         results = list(pool.map(send, range(12)))
     assert results.count("sent") == 3 and results.count("rate_limited") == 9
     assert len(chat.texts(room)) == 3
+
+
+def test_a_user_may_hold_a_limited_number_of_connections(strict_chat):
+    chat = strict_chat  # alice has two connections
+    chat.connect("alice", "c-alice-3")
+    refusal = chat.refused_call(chat.connect, "alice", "c-alice-4")
+    assert refusal.code == "rate_limited" and refusal.status == 429
+    assert chat.service.storage.connection("c-alice-4") is None
+    chat.service.disconnect("c-alice-3", chat.notifier)
+    chat.connect("alice", "c-alice-4")
+    chat.connect("bob", "c-bob-2")
 
 
 def test_new_rooms_are_limited_per_user(strict_chat):
