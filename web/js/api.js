@@ -43,14 +43,14 @@ export function errorFromResponse(status, body, retryAfterHeader = null) {
 
 export function createApi({ apiUrl, getToken = () => null, fetchImpl = globalThis.fetch.bind(globalThis),
   onUnauthorized = () => {} }) {
-  async function request(method, segments, { body, query, auth = true } = {}) {
+  async function request(method, segments, { body, auth = true } = {}) {
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
     const token = auth ? getToken() : null;
     if (token) headers.Authorization = `Bearer ${token}`;
     let response;
     try {
-      response = await fetchImpl(apiEndpoint(apiUrl, segments, query), {
+      response = await fetchImpl(apiEndpoint(apiUrl, segments), {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
@@ -90,8 +90,6 @@ export function createApi({ apiUrl, getToken = () => null, fetchImpl = globalThi
     rooms: () => request('GET', ['chatrooms']),
     createRoom: (name, description) => request('POST', ['chatrooms'],
       { body: description ? { name, description } : { name } }),
-    room: (id) => request('GET', ['chatrooms', id]),
-    messages: (id, query = {}) => request('GET', ['chatrooms', id, 'messages'], { query }),
     onlineUsers: () => request('GET', ['users', 'online']),
   };
 }

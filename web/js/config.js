@@ -56,20 +56,12 @@ export function normalizeConfig(raw, location) {
 }
 
 /**
- * apiEndpoint('https://h/api', ['chatrooms', 'dm:a:b', 'messages'], {before: 'X'})
- *   -> 'https://h/api/chatrooms/dm%3Aa%3Ab/messages?before=X'
- * Path segments are URL-encoded one by one; query values that are null/undefined/'' are left out.
+ * apiEndpoint('https://h/api', ['chatrooms', 'dm:a:b']) -> 'https://h/api/chatrooms/dm%3Aa%3Ab'
+ * Path segments are URL-encoded one by one, so a name can never step out of its segment.
  */
-export function apiEndpoint(apiUrl, segments, query = {}) {
+export function apiEndpoint(apiUrl, segments) {
   const path = segments.map((segment) => encodeURIComponent(String(segment))).join('/');
-  let url = `${stripTrailingSlashes(apiUrl)}/${path}`;
-  const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(query)) {
-    if (value !== undefined && value !== null && value !== '') params.append(key, String(value));
-  }
-  const search = params.toString();
-  if (search) url += `?${search}`;
-  return url;
+  return `${stripTrailingSlashes(apiUrl)}/${path}`;
 }
 
 /** The WebSocket URL with `token` added to its query (URL-encoded), keeping any query it had. */

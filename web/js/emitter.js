@@ -13,6 +13,5 @@ export class Emitter {
 
   emit(type, detail) {
     for (const listener of [...(this._listeners.get(type) ?? [])]) listener(detail);
-    for (const listener of [...(this._listeners.get('*') ?? [])]) listener(type, detail);
   }
 }

@@ -68,10 +68,6 @@ export class ConversationLog {
     return added;
   }
 
-  has(id) {
-    return this.messages.some((m) => m.id === id);
-  }
-
   get newestId() {
     return this.messages.length ? this.messages[this.messages.length - 1].id : null;
   }

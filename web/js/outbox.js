@@ -7,8 +7,6 @@
 
 import { isDmId } from './conversations.js';
 
-export const OUTBOX_STATES = Object.freeze(['queued', 'sent', 'failed']);
-
 export class Outbox {
   constructor(items = []) {
     this.items = [];
@@ -39,10 +37,6 @@ export class Outbox {
 
   forConversation(conv) {
     return this.items.filter((item) => item.conv === conv);
-  }
-
-  get size() {
-    return this.items.length;
   }
 
   markSent(clientId, now = Date.now()) {

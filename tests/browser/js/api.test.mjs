@@ -20,10 +20,11 @@ test('requests go to apiUrl + path with the bearer token', async () => {
   const { calls, fetchImpl } = fakeFetch(200, { rooms: [] });
   const api = createApi({ apiUrl: 'http://127.0.0.1:8000/api', getToken: () => 'tok', fetchImpl });
   assert.deepEqual(await api.rooms(), { rooms: [] });
-  await api.messages('dm:a:b', { before: '01X' });
+  await api.createRoom('Dev', '');
   assert.equal(calls[0].url, 'http://127.0.0.1:8000/api/chatrooms');
   assert.equal(calls[0].init.headers.Authorization, 'Bearer tok');
-  assert.equal(calls[1].url, 'http://127.0.0.1:8000/api/chatrooms/dm%3Aa%3Ab/messages?before=01X');
+  assert.equal(calls[1].url, 'http://127.0.0.1:8000/api/chatrooms');
+  assert.deepEqual(JSON.parse(calls[1].init.body), { name: 'Dev' }, 'an empty description is left out');
 });
 
 test('login sends JSON and no token', async () => {

@@ -34,8 +34,8 @@ test('defaultConfig uses the same origin', () => {
 
 test('apiEndpoint appends encoded path segments to the base that includes /api', () => {
   assert.equal(apiEndpoint('http://127.0.0.1:8000/api', ['auth', 'login']), 'http://127.0.0.1:8000/api/auth/login');
-  assert.equal(apiEndpoint('https://h/api/', ['chatrooms', 'dm:alice:bob', 'messages'], { before: 'X', after: null, limit: 50 }),
-    'https://h/api/chatrooms/dm%3Aalice%3Abob/messages?before=X&limit=50');
+  assert.equal(apiEndpoint('https://h/api/', ['chatrooms', 'dm:alice:bob']),
+    'https://h/api/chatrooms/dm%3Aalice%3Abob');
   assert.equal(apiEndpoint('https://h/api', ['chatrooms', '../me']), 'https://h/api/chatrooms/..%2Fme');
 });
 

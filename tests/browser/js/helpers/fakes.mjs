@@ -129,13 +129,11 @@ export async function settle() {
   await new Promise((resolve) => setImmediate(resolve));
 }
 
-let counter = 0;
 export function ulid(n) {
   // 26 chars, sorting by n.
   return `01J${String(n).padStart(23, '0')}`;
 }
 
 export function message(n, { room = 'r1', sender = 'bob', text = `m${n}`, client_id = null } = {}) {
-  counter += 1;
   return { id: ulid(n), room, sender, text, ts: new Date(1_700_000_000_000 + n * 1000).toISOString(), client_id };
 }
