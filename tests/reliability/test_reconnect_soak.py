@@ -1,10 +1,14 @@
 """Reconnect soak: clients lose their socket again and again while others keep sending; after
 each re-join with `after`, what they have seen is exactly the stored history.
 
+The readers behave as contract v2 asks of a client: they track the last *contiguous* seq,
+resume `after` the id of that message, and when a live frame's seq jumps (n, then n+2)
+they ask `history` `after` the last contiguous id; duplicates are dropped by id.
+
 Each cycle drops one reader's connection in one of three ways: the client closes it, the
 server closes it (the management API's `DELETE /@connections/{id}`, the id found through the
 local server's loopback-only `GET /@connections`), or the TCP connection just dies (no close
-frame; the server finds out by itself). Meanwhile two senders send without pause. The reader
+frame; the server finds out by itself). Meanwhile three senders send without pause. The reader
 re-connects and re-joins with `after` = the newest message id it has seen, and merges the
 joined page with the live frames by id, as a client must (a message stored while the join
 runs can come both ways).
@@ -48,11 +52,21 @@ class Reader:
         self.overlaps = 0  # a message both live and in a joined page (the join race): merged by id
         self.out_of_order = 0
         self.drops = dict.fromkeys(DROPS, 0)
+        self.gaps_filled = 0  # live seq jumps answered with a `history` request
         self._live_ids: set[str] = set()
         self._last_index: dict[str, int] = {}
+        self._by_seq: dict[int, str] = {}
+        self._contiguous = 0
+
+    def _keep(self, message):
+        self.view[message["id"]] = message
+        self._by_seq[message["seq"]] = message["id"]
+        while self._contiguous + 1 in self._by_seq:
+            self._contiguous += 1
 
     def last_seen(self) -> str | None:
-        return max(self.view) if self.view else None
+        """Where to resume: the id of the last message of the contiguous run 1..n."""
+        return self._by_seq.get(self._contiguous)
 
     def _live(self, message):
         if message["id"] in self._live_ids:
@@ -60,7 +74,17 @@ class Reader:
         self._live_ids.add(message["id"])
         if message["id"] in self.view:
             self.overlaps += 1
-        self.view[message["id"]] = message
+        gap = message["seq"] > self._contiguous + 1 and message["id"] not in self.view
+        self._keep(message)
+        if gap and self._contiguous + 1 not in self._by_seq:
+            self.gaps_filled += 1
+            frame = {"action": "history", "room": self.room}
+            if self.last_seen():
+                frame["after"] = self.last_seen()
+            try:
+                self.client.send(frame)
+            except ConnectionClosed:
+                pass  # dropping: the re-join asks for the same
         sender, _, index = message["text"].rpartition("-")
         if int(index) < self._last_index.get(sender, -1):
             self.out_of_order += 1
@@ -89,16 +113,16 @@ class Reader:
             self.page_duplicates += 1
         self.rejoins.append((after, page, data["more"]))
         for message in page:
-            self.view[message["id"]] = message
+            self._keep(message)
         for message in early:
             self._live(message)
         # A page is at most 100 messages: page on, as a client does, until `more` is false.
         more = data["more"]
         while more:
-            history = self.client.request({"action": "history", "room": self.room, "after": max(self.view)},
+            history = self.client.request({"action": "history", "room": self.room, "after": self.last_seen()},
                                           "history")
             for message in history["messages"]:
-                self.view[message["id"]] = message
+                self._keep(message)
             more = history["more"]
 
     def listen(self, seconds: float):
@@ -110,6 +134,9 @@ class Reader:
                 return
             if data["type"] == "message":
                 self._live(data["message"])
+            elif data["type"] == "history":
+                for message in data["messages"]:
+                    self._keep(message)
 
     def drop(self, how: str):
         self.drops[how] += 1
@@ -184,7 +211,7 @@ def test_reconnecting_clients_lose_nothing_and_see_no_duplicates(server):
     stop, errors, retries = threading.Event(), [], {}
     senders = [threading.Thread(target=_sender, args=(server, api.register()[0], f"s{index}", room, stop, errors,
                                                       retries),
-                                daemon=True) for index in range(2)]
+                                daemon=True) for index in range(3)]
     started = time.monotonic()
     for thread in senders:
         thread.start()
@@ -213,6 +240,7 @@ def test_reconnecting_clients_lose_nothing_and_see_no_duplicates(server):
     stored_ids = [message["id"] for message in stored]
     elapsed = time.monotonic() - started
     assert len(set(stored_ids)) == len(stored_ids) and stored_ids == sorted(stored_ids)
+    assert [message["seq"] for message in stored] == list(range(1, len(stored) + 1)), "seq has gaps"
     report, problems = [], []
     for number, reader in enumerate(readers):
         view_ids = sorted(reader.view)
@@ -229,17 +257,20 @@ def test_reconnecting_clients_lose_nothing_and_see_no_duplicates(server):
         report.append(f"reader {number}: {len(view_ids)} seen, {len(lost)} lost, {len(extra)} unknown, "
                       f"{reader.live_duplicates} live duplicates, {reader.page_duplicates} pages with duplicates, "
                       f"{reader.out_of_order} out of order, {len(gaps)} of {len(reader.rejoins)} joined pages "
-                      f"with a gap, {reader.overlaps} join/live overlaps, drops {reader.drops}")
+                      f"with a gap, {reader.overlaps} join/live overlaps, {reader.gaps_filled} live seq gaps filled, "
+                      f"drops {reader.drops}")
         if lost:
             problems.append(f"reader {number} lost {sorted(lost)[:5]}")
         if extra or reader.live_duplicates or reader.page_duplicates or reader.out_of_order:
             problems.append(f"reader {number}: unknown, duplicated or reordered messages")
         if not lost and not extra and [reader.view[key] for key in view_ids] != stored:
             problems.append(f"reader {number}: a message differs from the stored one")
+        if reader._contiguous != len(stored):
+            problems.append(f"reader {number}: contiguous to seq {reader._contiguous} of {len(stored)}")
         if gaps:
             problems.append(f"reader {number}: {gaps[:3]} (a message with a smaller id was stored after "
                             f"a larger one was delivered: ids are not in commit order)")
-    summary = (f"soak: {CYCLES} cycles in {elapsed:.0f} s, {len(stored)} messages stored by 2 senders "
+    summary = (f"soak: {CYCLES} cycles in {elapsed:.0f} s, {len(stored)} messages stored by 3 senders "
                f"({sum(retries.values())} sends retried after `unavailable`); "
                + "; ".join(report))
     print("\n" + summary)
