@@ -6,14 +6,19 @@ HOST ?= 127.0.0.1
 
 .PHONY: run test test-fast chromium clean
 
-# The stamp is rebuilt whenever a requirements file changes.
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# Each stamp is rebuilt whenever its requirements change: `make run` installs only what running
+# needs (a first run is quicker), `make test` adds the test tools.
+$(VENV)/.run-installed: requirements.txt requirements-run.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-run.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.run-installed requirements-dev.txt
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.run-installed
 	$(PY) -m localserver --host $(HOST) --port $(PORT) --data-dir .local
 
 # Browser tests drive Debian's Chromium; Playwright never downloads a browser.
