@@ -6,6 +6,7 @@
 // it), 'closed' (stopped on purpose, e.g. on logout).
 
 import { backoffDelay, BACKOFF_DEFAULTS } from './backoff.js';
+import { browserTimers } from './timers.js';
 
 const OPEN = 1;
 
@@ -22,13 +23,6 @@ export const CONNECTION_DEFAULTS = Object.freeze({
   capMs: BACKOFF_DEFAULTS.capMs,
 });
 
-const defaultTimers = {
-  setTimeout: (fn, ms) => globalThis.setTimeout(fn, ms),
-  clearTimeout: (id) => globalThis.clearTimeout(id),
-  setInterval: (fn, ms) => globalThis.setInterval(fn, ms),
-  clearInterval: (id) => globalThis.clearInterval(id),
-};
-
 export class Connection {
   /**
    * @param {object} options
@@ -41,7 +35,7 @@ export class Connection {
    */
   constructor(options) {
     this.options = { ...CONNECTION_DEFAULTS, onFrame() {}, onOpen() {}, onStatus() {}, onClose() {},
-      timers: defaultTimers, now: () => Date.now(), random: Math.random, ...options };
+      timers: browserTimers, now: () => Date.now(), random: Math.random, ...options };
     this.timers = this.options.timers;
     this.ws = null;
     this.status = 'closed';

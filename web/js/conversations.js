@@ -1,4 +1,5 @@
-// Conversation ids: rooms have server-made ids, direct messages are `dm:<a>:<b>`. No DOM access.
+// Conversation ids and user names: rooms have server-made ids, direct messages are `dm:<a>:<b>`;
+// usernames are unique regardless of case. No DOM access.
 
 export const DM_PREFIX = 'dm:';
 
@@ -24,4 +25,16 @@ export function dmPeer(id, me) {
 
 export function sameUser(a, b) {
   return typeof a === 'string' && typeof b === 'string' && a.toLowerCase() === b.toLowerCase();
+}
+
+/** Names (users, rooms) in the order people expect, ignoring case and accents. */
+export function compareNames(a, b) {
+  return String(a).localeCompare(String(b), undefined, { sensitivity: 'base' });
+}
+
+/** The room a server frame names: frames carry either its id or the room object. */
+export function roomIdOf(value) {
+  if (typeof value === 'string') return value;
+  if (value && typeof value === 'object' && typeof value.id === 'string') return value.id;
+  return null;
 }

@@ -44,11 +44,11 @@ test('on connect it joins the rooms the user is a member of and loads DMs', asyn
   assert.deepEqual(ws.frames('history'), [{ action: 'history', room: 'dm:alice:bob' }]);
   ws.receive({ type: 'joined', room, messages: [message(1), message(2)], more: true, members: ['alice', 'bob'] });
   ws.receive({ type: 'history', room: 'dm:alice:bob', messages: [message(3, { room: 'dm:alice:bob' })], more: false });
-  assert.deepEqual(client.log('r1').messages.map((m) => m.id), [ulid(1), ulid(2)]);
-  assert.equal(client.log('r1').hasOlder, true);
-  assert.deepEqual([...client.members.get('r1')], ['alice', 'bob']);
+  assert.deepEqual(client.history.log('r1').messages.map((m) => m.id), [ulid(1), ulid(2)]);
+  assert.equal(client.history.log('r1').hasOlder, true);
+  assert.deepEqual(client.presence.membersOf('r1'), ['alice', 'bob']);
   assert.equal(client.unread('r1'), 0, 'the backlog at first load counts as read');
-  assert.equal(client.describe('dm:alice:bob').title, 'Bob');
+  assert.equal(client.memberships.describe('dm:alice:bob').title, 'Bob');
 });
 
 test('after a drop it rejoins with after = the last id seen and shows the missed messages once, in order', async () => {
@@ -68,7 +68,7 @@ test('after a drop it rejoins with after = the last id seen and shows the missed
   // a live message can race the joined frame; the catch-up repeats it
   ws.receive({ type: 'message', message: message(6) });
   ws.receive({ type: 'joined', room, messages: [message(4), message(5), message(6)], more: false, members: ['alice'] });
-  assert.deepEqual(client.log('r1').messages.map((m) => m.id), [1, 2, 3, 4, 5, 6].map(ulid));
+  assert.deepEqual(client.history.log('r1').messages.map((m) => m.id), [1, 2, 3, 4, 5, 6].map(ulid));
   assert.equal(client.unread('r1'), 4, 'missed messages in a room that is not open are unread');
 });
 
@@ -86,7 +86,7 @@ test('a long outage is caught up page by page with history after', async () => {
   ws.receive({ type: 'joined', room, messages: [message(2), message(3)], more: true, members: [] });
   assert.deepEqual(ws.frames('history'), [{ action: 'history', room: 'r1', after: ulid(3) }]);
   ws.receive({ type: 'history', room: 'r1', messages: [message(4)], more: false });
-  assert.deepEqual(client.log('r1').messages.map((m) => m.id), [1, 2, 3, 4].map(ulid));
+  assert.deepEqual(client.history.log('r1').messages.map((m) => m.id), [1, 2, 3, 4].map(ulid));
 });
 
 test('messages written offline are queued, sent once joined, and confirmed by the echo', async () => {
@@ -99,7 +99,7 @@ test('messages written offline are queued, sent once joined, and confirmed by th
   ws.drop();
   const { item } = client.sendMessage('  written offline  ');
   assert.equal(item.text, 'written offline');
-  assert.equal(client.pendingFor('r1')[0].state, 'queued');
+  assert.equal(client.sending.forConversation('r1')[0].state, 'queued');
   assert.match(session.getItem('chat.outbox.alice'), /written offline/, 'kept across a reload');
   clock.advance(clock.pending()[0]);
   ws = FakeWebSocket.last();
@@ -110,11 +110,11 @@ test('messages written offline are queued, sent once joined, and confirmed by th
   assert.deepEqual(ws.frames('send'), [{ action: 'send', room: 'r1', text: 'written offline', client_id: 'cid-1' }]);
   // the echo confirms it
   ws.receive({ type: 'message', message: message(2, { sender: 'alice', text: 'written offline', client_id: 'cid-1' }) });
-  assert.equal(client.pendingFor('r1').length, 0);
-  assert.equal(client.log('r1').messages.length, 2);
+  assert.equal(client.sending.forConversation('r1').length, 0);
+  assert.equal(client.history.log('r1').messages.length, 2);
   // a repeated echo (a retry that the server answered twice) changes nothing
   ws.receive({ type: 'message', message: message(2, { sender: 'alice', text: 'written offline', client_id: 'cid-1' }) });
-  assert.equal(client.log('r1').messages.length, 2);
+  assert.equal(client.history.log('r1').messages.length, 2);
 });
 
 test('an unconfirmed message is re-sent with the same client_id after a reconnect', async () => {
@@ -145,7 +145,7 @@ test('DMs: sent with the dm action, a new incoming DM appears with an unread cou
   assert.deepEqual(ws.frames('dm'), [{ action: 'dm', to: 'Bob', text: 'hi bob', client_id: 'cid-1' }]);
   client.open(null);
   ws.receive({ type: 'message', message: message(5, { room: 'dm:alice:carol', sender: 'Carol' }) });
-  assert.equal(client.describe('dm:alice:carol').title, 'Carol');
+  assert.equal(client.memberships.describe('dm:alice:carol').title, 'Carol');
   assert.equal(client.unread('dm:alice:carol'), 1);
   client.open('dm:alice:carol');
   assert.equal(client.unread('dm:alice:carol'), 0);
@@ -176,25 +176,25 @@ test('presence, typing and leave', async () => {
   ws.receive({ type: 'joined', room, messages: [], more: false, members: ['alice'] });
   client.open('r1');
   ws.receive({ type: 'presence', room: 'r1', user: 'bob', status: 'joined' });
-  assert.deepEqual([...client.members.get('r1')].sort(), ['alice', 'bob']);
+  assert.deepEqual(client.presence.membersOf('r1'), ['alice', 'bob']);
   ws.receive({ type: 'typing', room: 'r1', user: 'bob' });
   ws.receive({ type: 'typing', room: 'r1', user: 'alice' });
-  assert.deepEqual(client.typingIn('r1'), ['bob']);
+  assert.deepEqual(client.presence.typingIn('r1'), ['bob']);
   clock.advance(7000);
-  assert.deepEqual(client.typingIn('r1'), []);
+  assert.deepEqual(client.presence.typingIn('r1'), []);
   ws.receive({ type: 'typing', room: 'r1', user: 'bob' });
   ws.receive({ type: 'message', message: message(1) });
-  assert.deepEqual(client.typingIn('r1'), [], 'a message ends typing');
+  assert.deepEqual(client.presence.typingIn('r1'), [], 'a message ends typing');
   ws.receive({ type: 'presence', room: 'r1', user: 'bob', status: 'left' });
-  assert.deepEqual([...client.members.get('r1')], ['alice']);
+  assert.deepEqual(client.presence.membersOf('r1'), ['alice']);
   // typing frames are throttled
   assert.equal(client.notifyTyping(), true);
   assert.equal(client.notifyTyping(), false);
   assert.equal(ws.frames('typing').length, 1);
   // leave (possibly from another device)
   ws.receive({ type: 'left', room: 'r1' });
-  assert.equal(client.isMember('r1'), false);
-  assert.equal(client.log('r1').messages.length, 0);
+  assert.equal(client.memberships.isMember('r1'), false);
+  assert.equal(client.history.log('r1').messages.length, 0);
   assert.deepEqual(client.sendMessage('x'), { error: 'Join the room to send messages.' });
 });
 
@@ -207,11 +207,11 @@ test('loading older messages asks for history before the oldest one held', async
   client.open('r1');
   assert.equal(client.loadOlder(), true);
   assert.equal(client.loadOlder(), false, 'one request at a time');
-  assert.equal(client.isLoadingOlder('r1'), true);
+  assert.equal(client.history.isLoadingOlder('r1'), true);
   assert.deepEqual(ws.frames('history'), [{ action: 'history', room: 'r1', before: ulid(10) }]);
   ws.receive({ type: 'history', room: 'r1', messages: [message(8), message(9)], more: false });
-  assert.deepEqual(client.log('r1').messages.map((m) => m.id), [8, 9, 10, 11].map(ulid));
-  assert.equal(client.log('r1').hasOlder, false);
+  assert.deepEqual(client.history.log('r1').messages.map((m) => m.id), [8, 9, 10, 11].map(ulid));
+  assert.equal(client.history.log('r1').hasOlder, false);
   assert.equal(client.loadOlder(), false, 'nothing older');
 });
 
@@ -224,8 +224,8 @@ test('error frames: a refused message is marked failed; an expired session is re
   client.open('r1');
   client.sendMessage('hi');
   ws.receive({ type: 'error', code: 'rate_limited', message: 'Slow down.', action: 'send', client_id: 'cid-1' });
-  assert.equal(client.pendingFor('r1')[0].state, 'failed');
-  assert.equal(client.pendingFor('r1')[0].error, 'Slow down.');
+  assert.equal(client.sending.forConversation('r1')[0].state, 'failed');
+  assert.equal(client.sending.forConversation('r1')[0].error, 'Slow down.');
   client.retry('cid-1');
   assert.equal(ws.frames('send').length, 2);
   assert.deepEqual(ws.frames('send').map((f) => f.client_id), ['cid-1', 'cid-1']);
@@ -252,7 +252,7 @@ test('memberships dropped on another device while offline are not re-joined', as
   ws.open();
   await settle();
   assert.deepEqual(ws.frames('join').map((f) => f.room), ['r1']);
-  assert.equal(client.isMember('r2'), false);
+  assert.equal(client.memberships.isMember('r2'), false);
 });
 
 test('joining and creating rooms', async () => {
@@ -262,11 +262,11 @@ test('joining and creating rooms', async () => {
   assert.deepEqual(api.calls.find((c) => Array.isArray(c)), ['createRoom', 'Fresh', 'desc']);
   assert.deepEqual(ws.frames('join'), [{ action: 'join', room: 'r-new' }]);
   assert.equal(client.active, 'r-new');
-  assert.equal(client.isJoining('r-new'), true);
+  assert.equal(client.memberships.isJoining('r-new'), true);
   ws.receive({ type: 'joined', room: { id: 'r-new', name: 'Fresh' }, messages: [], more: false, members: ['alice'] });
-  assert.equal(client.isJoining('r-new'), false);
-  assert.equal(client.isMember('r-new'), true);
-  assert.deepEqual(client.joinedRoomList().map((r) => r.name), ['Fresh']);
+  assert.equal(client.memberships.isJoining('r-new'), false);
+  assert.equal(client.memberships.isMember('r-new'), true);
+  assert.deepEqual(client.memberships.joinedRoomList().map((r) => r.name), ['Fresh']);
 });
 
 test('a re-join refused because the service is busy is retried', async () => {
@@ -279,7 +279,7 @@ test('a re-join refused because the service is busy is retried', async () => {
   clock.advance(3_000);
   assert.equal(ws.frames('join').length, 2);
   ws.receive({ type: 'joined', room, messages: [], more: false, members: ['alice'] });
-  assert.equal(client.live.has('r1'), true);
+  assert.equal(client.memberships.live.has('r1'), true);
   clock.advance(60_000);
   assert.equal(ws.frames('join').length, 2, 'no more retries once joined');
 });

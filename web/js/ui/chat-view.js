@@ -70,8 +70,11 @@ export class ChatView {
 
   _bind() {
     const { els, client } = this;
-    this.cleanups.push(client.on('change', (detail) => {
-      if (detail?.what === 'active') this.forceBottom = true;
+    for (const type of ['status', 'rooms', 'online', 'unread', 'messages', 'outbox', 'members', 'typing']) {
+      this.cleanups.push(client.on(type, () => this.scheduleRender()));
+    }
+    this.cleanups.push(client.on('active', () => {
+      this.forceBottom = true;
       this.scheduleRender();
     }));
     this.cleanups.push(client.on('notice', ({ text, kind }) => this.notify(text, kind)));
@@ -188,7 +191,7 @@ export class ChatView {
     this.render();
     // Move focus to the conversation so keyboard and screen-reader users land in it.
     if (wasDrawer || document.activeElement?.closest('#sidebar, #members-panel')) {
-      const target = this.client.isMember(conv) ? this.els.composerInput : this.els.convTitle;
+      const target = this.client.memberships.isMember(conv) ? this.els.composerInput : this.els.convTitle;
       target.focus();
     }
   }
@@ -329,7 +332,7 @@ export class ChatView {
 
   _renderStatus() {
     const { status } = this.client;
-    const waiting = this.client.outbox.items.filter((item) => item.state !== 'failed').length;
+    const waiting = this.client.sending.waitingCount();
     let text = STATUS_TEXT[status] ?? status;
     if (status !== 'connected' && waiting) {
       text += ` – ${waiting} message${waiting === 1 ? '' : 's'} waiting`;
@@ -358,24 +361,24 @@ export class ChatView {
       h('span', { className: 'conv-name' }), h('span', { className: 'conv-extra' }),
       h('span', { className: 'badge' }, h('span', {}), h('span', { className: 'visually-hidden' }))));
 
-    const joined = client.joinedRoomList();
+    const joined = client.memberships.joinedRoomList();
     renderKeyed(els.joinedList, joined, (room) => room.id, makeConvItem, (el, room) => this._convButton(el,
       { conv: room.id, label: room.name, unread: client.unread(room.id) }));
     show(els.joinedEmpty, joined.length === 0);
 
-    const dms = client.dmList();
+    const dms = client.memberships.dmList((id) => client.history.newestId(id));
     renderKeyed(els.dmList, dms, (dm) => dm.id, makeConvItem, (el, dm) => {
       this._convButton(el, { conv: dm.id, label: dm.user, unread: client.unread(dm.id) });
-      el.classList.toggle('is-online', client.online.some((name) => sameUser(name, dm.user)));
+      el.classList.toggle('is-online', client.presence.isOnline(dm.user));
     });
     show(els.dmEmpty, dms.length === 0);
 
-    const rooms = client.roomList();
+    const rooms = client.memberships.roomList();
     renderKeyed(els.roomList, rooms, (room) => room.id, makeConvItem, (el, room) => this._convButton(el,
-      { conv: room.id, label: room.name, unread: 0, joined: client.joined.has(room.id) }));
+      { conv: room.id, label: room.name, unread: 0, joined: client.memberships.joined.has(room.id) }));
     show(els.roomsEmpty, rooms.length === 0);
 
-    renderKeyed(els.onlineList, client.online, (name) => name.toLowerCase(), (name) => {
+    renderKeyed(els.onlineList, client.presence.online, (name) => name.toLowerCase(), (name) => {
       if (sameUser(name, client.me)) {
         return h('li', { className: 'user self' }, h('span', { className: 'user-name' }, name),
           h('span', { className: 'you' }, ' (you)'));
@@ -389,7 +392,7 @@ export class ChatView {
       .reduce((sum, id) => sum + client.unread(id), 0);
     show(els.menuUnread, totalUnread > 0);
     setText(els.menuUnread, totalUnread > 99 ? '99+' : String(totalUnread));
-    const title = client.active ? `${client.describe(client.active).title} – Chat` : 'Chat';
+    const title = client.active ? `${client.memberships.describe(client.active).title} – Chat` : 'Chat';
     document.title = totalUnread > 0 ? `(${totalUnread}) ${title}` : title;
   }
 
@@ -402,10 +405,10 @@ export class ChatView {
       this.renderedConv = null;
       return;
     }
-    const info = client.describe(conv);
+    const info = client.memberships.describe(conv);
     const dm = info.kind === 'dm';
-    const member = client.isMember(conv);
-    const joining = client.isJoining(conv);
+    const member = client.memberships.isMember(conv);
+    const joining = client.memberships.isJoining(conv);
     const connected = client.status === 'connected';
 
     setText(els.convTitle, info.title);
@@ -413,7 +416,7 @@ export class ChatView {
     els.convPane.classList.toggle('is-dm', dm);
     let subtitle = info.description;
     if (dm) {
-      const online = client.online.some((name) => sameUser(name, info.peer));
+      const online = client.presence.isOnline(info.peer);
       subtitle = `Direct message · ${online ? 'online' : 'offline'}`;
     }
     setText(els.convSubtitle, subtitle);
@@ -441,8 +444,7 @@ export class ChatView {
     }
 
     // Online members of the room
-    const members = [...(client.members.get(conv) ?? [])]
-      .sort((a, b) => a.localeCompare(b, undefined, { sensitivity: 'base' }));
+    const members = client.presence.membersOf(conv);
     show(els.membersToggle, !dm && member);
     setText(els.membersCount, `(${members.length})`);
     els.convPane.classList.toggle('has-members', !dm && member);
@@ -457,7 +459,7 @@ export class ChatView {
     }, () => {});
 
     // Typing
-    setText(els.typing, typingText(client.typingIn(conv)));
+    setText(els.typing, typingText(client.presence.typingIn(conv)));
 
     // Composer
     let placeholder = info.title.length <= 24 ? `Message ${info.title}` : 'Write a message…';
@@ -469,7 +471,7 @@ export class ChatView {
 
   _renderMessages(conv, member) {
     const { client, els } = this;
-    const log = client.log(conv);
+    const log = client.history.log(conv);
     const box = els.messages;
     const convChanged = this.renderedConv !== conv;
     this.renderedConv = conv;
@@ -492,7 +494,7 @@ export class ChatView {
       addDay(message.ts);
       items.push({ kind: 'msg', key: `m:${message.id}`, message });
     }
-    for (const item of client.pendingFor(conv)) {
+    for (const item of client.sending.forConversation(conv)) {
       items.push({ kind: 'pending', key: `p:${item.clientId}`, item });
     }
 
@@ -501,7 +503,7 @@ export class ChatView {
 
     const loaded = Boolean(log?.loaded);
     show(els.noMessages, member && loaded && items.length === 0);
-    const loadingOlder = client.isLoadingOlder(conv);
+    const loadingOlder = client.history.isLoadingOlder(conv);
     show(els.loadOlder, member && loaded && log.hasOlder === true);
     els.loadOlder.disabled = loadingOlder;
     setText(els.loadOlder, loadingOlder ? 'Loading older messages…' : 'Load older messages');

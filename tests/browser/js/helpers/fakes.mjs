@@ -137,3 +137,27 @@ export function ulid(n) {
 export function message(n, { room = 'r1', sender = 'bob', text = `m${n}`, client_id = null } = {}) {
   return { id: ulid(n), room, sender, text, ts: new Date(1_700_000_000_000 + n * 1000).toISOString(), client_id };
 }
+
+/** A Connection double for the client's parts: records frames, refuses them when not connected. */
+export function fakeConnection() {
+  return {
+    connected: true,
+    opens: 1,
+    sent: [],
+    send(frame) {
+      if (!this.connected) return false;
+      this.sent.push(frame);
+      return true;
+    },
+    frames(action) {
+      return this.sent.filter((frame) => frame.action === action);
+    },
+  };
+}
+
+/** An `emit` that records what was emitted, as [type, detail] pairs. */
+export function recordEmits() {
+  const events = [];
+  const emit = (type, detail) => events.push([type, detail]);
+  return { emit, events, types: () => events.map(([type]) => type) };
+}
