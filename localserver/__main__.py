@@ -16,7 +16,7 @@ from chalicelib import runtime
 from chalicelib.config import Settings, Tables
 
 from .dynamo import LocalDynamo, write_private
-from .gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION, Gateway
+from .gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION, OUTBOX_BYTES, SEND_TIMEOUT, Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TABLES = Tables.prefixed("chat-local")
@@ -71,7 +71,7 @@ async def _serve(args) -> None:
     runtime.use(_runtime(data_dir, base_url, session, dynamo.start()))
     gateway = Gateway(chalice_app, ROOT / "web", idle_timeout=args.idle_timeout,
                       max_lifetime=args.max_connection, post_delay=args.post_delay_ms / 1000,
-                      credentials=LOCAL_CREDENTIALS)
+                      credentials=LOCAL_CREDENTIALS, outbox_bytes=args.outbox_bytes, send_timeout=args.send_timeout)
     gateway.base_url = base_url
     runner = web.AppRunner(gateway.web_app(), access_log=None, handle_signals=False)
     await runner.setup()
@@ -100,6 +100,10 @@ def main() -> None:
     parser.add_argument("--max-connection", type=float, default=7200, help="seconds (API Gateway: 7200)")
     parser.add_argument("--post-delay-ms", type=float, default=0,
                         help="latency added to each management API post (benchmarks)")
+    parser.add_argument("--outbox-bytes", type=int, default=OUTBOX_BYTES,
+                        help="frames buffered for a connection before it is closed as not reading")
+    parser.add_argument("--send-timeout", type=float, default=SEND_TIMEOUT,
+                        help="seconds a frame may wait on a connection before it is closed as not reading")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

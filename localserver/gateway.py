@@ -5,6 +5,9 @@
 - `/ws` is a WebSocket endpoint that builds the events API Gateway sends and calls the
   same Chalice handlers, routing on the frame's `action`;
 - `/@connections/{id}` is the management API that the handlers' boto3 client posts to;
+  as API Gateway does, it buffers frames per connection and answers without waiting for the
+  client to read them; a client that stops reading is disconnected when its buffer overflows
+  or a frame waits too long, and then the management API answers 410 Gone for it;
 - `/api/openapi.json` serves docs/openapi.json (made by `python -m localserver.openapi --write`).
 
 The management API takes only what API Gateway takes: SigV4-signed requests (service
@@ -46,6 +49,12 @@ STAGE = "local"
 API_ID = "local"
 FRAME_LIMIT = 32 * 1024
 BODY_LIMIT = 1024 * 1024
+# API Gateway does not publish its per-connection buffer: these bound what a client that
+# stopped reading costs (memory, and a writer waiting on its socket) without touching
+# readers that keep up.
+OUTBOX_BYTES = 1024 * 1024
+SEND_TIMEOUT = 5.0
+_CLOSE = object()  # in an outbox: close after the frames before it
 OPENAPI_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.json"
 LOOPBACK = ("127.0.0.1", "::1")
 # What the local server's boto3 session signs with (moto takes any credentials).
@@ -123,9 +132,12 @@ def content_security_policy(origin_ws: str) -> str:
 
 class Gateway:
     def __init__(self, chalice_app, web_dir: Path, idle_timeout: float = 600, max_lifetime: float = 7200,
-                 post_delay: float = 0.0, credentials: Credentials = LOCAL_CREDENTIALS):
+                 post_delay: float = 0.0, credentials: Credentials = LOCAL_CREDENTIALS,
+                 outbox_bytes: int = OUTBOX_BYTES, send_timeout: float = SEND_TIMEOUT):
         self.app = chalice_app
         self.credentials = credentials
+        self.outbox_bytes = outbox_bytes
+        self.send_timeout = send_timeout
         self.web_dir = web_dir
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
@@ -263,9 +275,11 @@ class Gateway:
         await socket.prepare(request)
         entry = {"socket": socket, "connected_at": _now_iso(), "last_active": time.monotonic(),
                  "username": _token_subject(request.query.get("token")),
-                 "started": time.monotonic(), "request": request, "lock": asyncio.Lock()}
+                 "started": time.monotonic(), "request": request,
+                 "outbox": asyncio.Queue(), "queued_bytes": 0}
         self.sockets[connection_id] = entry
         watchdog = asyncio.create_task(self._watch_limits(connection_id))
+        writer = asyncio.create_task(self._write(connection_id, entry))
         try:
             async for frame in socket:
                 entry["last_active"] = time.monotonic()
@@ -286,19 +300,74 @@ class Gateway:
         finally:
             watchdog.cancel()
             self.sockets.pop(connection_id, None)
+            # Not cancelled: it may be finishing a close handshake that the server started.
+            entry["outbox"].put_nowait(None)
             disconnect = self._event(connection_id, "$disconnect", request)
             await self._in_lambda(self._invoke, self.handlers["$disconnect"], disconnect)
+            await writer
         return socket
 
     async def _integration_failed(self, connection_id, event):
         """What API Gateway sends the client when the integration (the Lambda) fails."""
-        entry = self.sockets.get(connection_id)
-        if entry is None or entry["socket"].closed:
-            return
         frame = {"message": "Internal server error", "connectionId": connection_id,
                  "requestId": event["requestContext"]["requestId"]}
-        async with entry["lock"]:
-            await entry["socket"].send_str(json.dumps(frame))
+        self._enqueue(connection_id, json.dumps(frame))
+
+    def _enqueue(self, connection_id, text: str) -> bool:
+        """Queues a frame for the connection; False when it is gone (or has just overflowed)."""
+        entry = self.sockets.get(connection_id)
+        if entry is None or entry["socket"].closed:
+            return False
+        size = len(text.encode("utf-8"))
+        if entry["queued_bytes"] + size > self.outbox_bytes:
+            log.warning("connection %s stopped reading: closed", connection_id)
+            self._drop(connection_id)
+            return False
+        entry["queued_bytes"] += size
+        entry["outbox"].put_nowait(text)
+        return True
+
+    def _close(self, connection_id, code: int, message: bytes) -> bool:
+        """Closes after the frames already queued; from now on the connection is gone."""
+        entry = self.sockets.pop(connection_id, None)
+        if entry is None:
+            return False
+        entry["outbox"].put_nowait((_CLOSE, code, message))
+        return True
+
+    def _drop(self, connection_id) -> None:
+        """Ends a connection at once: a client that does not read would never see a close frame."""
+        entry = self.sockets.pop(connection_id, None)
+        if entry is not None:
+            self._abort(entry)
+
+    @staticmethod
+    def _abort(entry) -> None:
+        transport = entry["request"].transport
+        if transport is not None:
+            transport.abort()
+
+    async def _write(self, connection_id, entry):
+        """The connection's only writer, so a stalled client holds up its own frames only."""
+        socket = entry["socket"]
+        while True:
+            item = await entry["outbox"].get()
+            if item is None:
+                return
+            try:
+                if isinstance(item, tuple):
+                    _, code, message = item
+                    await asyncio.wait_for(socket.close(code=code, message=message), self.send_timeout)
+                    return
+                await asyncio.wait_for(socket.send_str(item), self.send_timeout)
+            except asyncio.TimeoutError:
+                log.warning("connection %s stopped reading: closed", connection_id)
+                self.sockets.pop(connection_id, None)
+                self._abort(entry)
+                return
+            except (ConnectionResetError, RuntimeError):  # the client went away meanwhile
+                return
+            entry["queued_bytes"] -= len(item.encode("utf-8"))
 
     async def _watch_limits(self, connection_id):
         """API Gateway closes a connection idle for 10 minutes, and any after 2 hours."""
@@ -309,7 +378,7 @@ class Gateway:
             now = time.monotonic()
             deadline = min(entry["last_active"] + self.idle_timeout, entry["started"] + self.max_lifetime)
             if now >= deadline:
-                await entry["socket"].close(code=1001, message=b"Going away")
+                self._close(connection_id, 1001, b"Going away")
                 return
             await asyncio.sleep(min(deadline - now, 1.0))
 
@@ -348,15 +417,11 @@ class Gateway:
         data = await request.read()
         if self.post_delay:
             await asyncio.sleep(self.post_delay)
-        entry = self.sockets.get(connection_id)
-        if entry is None or entry["socket"].closed:
+        if connection_id not in self.sockets:
             return self._gone(connection_id)
         if len(data) > 128 * 1024:
             return self._too_long()
-        try:
-            async with entry["lock"]:
-                await entry["socket"].send_str(data.decode("utf-8"))
-        except (ConnectionResetError, RuntimeError):
+        if not self._enqueue(connection_id, data.decode("utf-8")):
             return self._gone(connection_id)
         return web.Response(status=200)
 
@@ -364,10 +429,8 @@ class Gateway:
         if refusal := await self._refusal(request):
             return refusal
         connection_id = request.match_info["connection_id"]
-        entry = self.sockets.get(connection_id)
-        if entry is None:
+        if not self._close(connection_id, 1000, b"Closed by the server"):
             return self._gone(connection_id)
-        await entry["socket"].close(code=1000, message=b"Closed by the server")
         return web.Response(status=204)
 
     async def list_connections(self, request):

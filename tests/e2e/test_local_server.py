@@ -1,7 +1,10 @@
 """The local server as an attack surface and as a stand-in for API Gateway: its data files,
 its management API, per-connection buffering and concurrent REST calls."""
+import base64
 import datetime
 import json
+import os
+import socket
 import stat
 import time
 import unittest.mock
@@ -11,8 +14,9 @@ import urllib.request
 
 import pytest
 from botocore.credentials import Credentials
+from websockets.sync.client import connect
 
-from support import Api, local_server, management_call, management_headers, open_connections
+from support import Api, Ws, local_server, management_call, management_headers, open_connections
 
 
 def _mode(path) -> int:
@@ -136,3 +140,92 @@ def test_the_apps_own_boto3_client_is_accepted_for_any_connection_id(server):
     with pytest.raises(client.exceptions.GoneException):
         client.post_to_connection(ConnectionId="a/b+c=", Data=b"{}")
     assert management_call(server, "DELETE", "a/b+c=")[0] == 410
+
+
+# -- a client that stops reading holds up nobody else ------------------------------------
+# Random, so that permessage-deflate cannot shrink it.
+BIG_FRAME = json.dumps({"type": "filler", "pad": base64.b64encode(os.urandom(75_000)).decode()}).encode()
+
+
+def _stalled_reader(base: str, token: str):
+    """A WebSocket client that reads nothing after its first frame: a tiny receive window, and
+    websockets stops reading its socket once one frame waits unread."""
+    port = int(base.rsplit(":", 1)[1])
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    raw.connect(("127.0.0.1", port))
+    return connect(base.replace("http", "ws", 1) + "/ws?token=" + token, sock=raw, max_queue=1,
+                   ping_interval=None, open_timeout=10)
+
+
+def _timed_post(base, connection_id, data) -> tuple[int, float]:
+    started = time.monotonic()
+    status, _ = management_call(base, "POST", connection_id, data, timeout=10)
+    return status, time.monotonic() - started
+
+
+def test_a_client_that_stops_reading_is_closed_and_delays_no_other_post(api, ws, server):
+    token, user = api.register()
+    healthy = ws(token)
+    healthy_id = _first_connection_of(server, user["username"])
+    stalled_token, stalled_user = api.register()
+    stalled = _stalled_reader(server, stalled_token)
+    stalled_id = _first_connection_of(server, stalled_user["username"])
+    stalled_posts, healthy_posts = [], []
+    for _ in range(300):  # 30 MB: more than the kernel's buffers and the outbox together
+        status, seconds = _timed_post(server, stalled_id, BIG_FRAME)
+        stalled_posts.append(seconds)
+        healthy_posts.append(_timed_post(server, healthy_id, b'{"type":"hello"}'))
+        healthy.expect("hello")
+        if status == 410:
+            break
+        assert status == 200
+    print(f"\nstalled reader closed after {len(stalled_posts)} posts of 100 KB; slowest post to it "
+          f"{max(stalled_posts) * 1000:.0f} ms, to a healthy connection {max(s for _, s in healthy_posts) * 1000:.0f} ms")
+    assert status == 410, "a client that never reads was never closed"
+    assert max(stalled_posts) < 1 and max(seconds for _, seconds in healthy_posts) < 1
+    assert all(status == 200 for status, _ in healthy_posts)
+    assert management_call(server, "GET", stalled_id)[0] == 410
+    deadline = time.monotonic() + 10
+    while stalled_id in [item["ConnectionId"] for item in open_connections(server)]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    stalled.close()
+
+
+def test_a_stalled_room_member_does_not_slow_the_others_sends(tmp_path):
+    """The outbox here is big enough that the stalled member stays connected, stalled, until the
+    server closes it."""
+    with local_server(tmp_path, "--outbox-bytes", str(64 * 1024 * 1024), "--send-timeout", "60") as base:
+        api = Api(base)
+        token, _ = api.register()
+        stalled_token, stalled_user = api.register()
+        room = api.create_room(token)
+        victim = Ws(base, token)
+        victim.request({"action": "join", "room": room["id"]}, "joined")
+        stalled = _stalled_reader(base, stalled_token)
+        stalled.send(json.dumps({"action": "join", "room": room["id"]}))
+        stalled_id = _first_connection_of(base, stalled_user["username"])
+        deadline = time.monotonic() + 10
+        while stalled_user["username"] not in api.call("GET", f"/chatrooms/{room['id']}", token=token)[1]["room"][
+                "members"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for _ in range(60):  # 6 MB: the kernel's buffers are full; the rest waits in the outbox
+            assert _timed_post(base, stalled_id, BIG_FRAME)[0] == 200
+        round_trips = []
+        for number in range(3):
+            started = time.monotonic()
+            victim.request({"action": "send", "room": room["id"], "text": f"still fast {number}"}, "message")
+            round_trips.append(time.monotonic() - started)
+        print(f"\nvictim's send round-trips with a stalled member: {[round(s * 1000) for s in round_trips]} ms")
+        assert max(round_trips) < 1
+        assert stalled_id in [item["ConnectionId"] for item in open_connections(base)], "the stall was not there"
+        # The server's close does not wait behind the frames the member will never read.
+        started = time.monotonic()
+        assert management_call(base, "DELETE", stalled_id, timeout=10)[0] == 204
+        assert time.monotonic() - started < 1
+        assert management_call(base, "POST", stalled_id, b"{}")[0] == 410
+        victim.close()
+        stalled.close()
+
