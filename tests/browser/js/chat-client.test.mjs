@@ -283,3 +283,40 @@ test('a re-join refused because the service is busy is retried', async () => {
   clock.advance(60_000);
   assert.equal(ws.frames('join').length, 2, 'no more retries once joined');
 });
+
+test('every event the client emits is one the chat view updates something from', async () => {
+  const { PARTS, PARTS_FOR, OPEN_CONV_PARTS_FOR } = await import('../../../web/js/ui/chat-view.js');
+  const api = fakeApi();
+  api.myRoomsData = { rooms: [room], dms: [] };
+  const { client, clock } = makeClient({ api });
+  const emitted = new Set();
+  const emit = client.emit.bind(client);
+  client.emit = (type, detail) => {
+    emitted.add(type);
+    emit(type, detail);
+  };
+  client.start();
+  await settle();
+  const ws = FakeWebSocket.last();
+  ws.open();
+  await settle();
+  ws.receive({ type: 'joined', room, messages: [message(1)], more: false, members: ['alice'] });
+  client.open('r1');
+  ws.receive({ type: 'presence', room: 'r1', user: 'bob', status: 'joined' });
+  ws.receive({ type: 'typing', room: 'r1', user: 'bob' });
+  client.sendMessage('hi');
+  ws.receive({ type: 'message', message: message(2) });
+  client.open(null);
+  ws.receive({ type: 'message', message: message(3) });
+  ws.receive({ type: 'error', code: 'not_found', message: 'No.', action: 'join' });
+  ws.receive({ type: 'error', code: 'unauthorized', message: 'Reconnect.' });
+  clock.advance(7_000);
+  ws.drop();
+  const handled = new Set([...Object.keys(PARTS_FOR), ...Object.keys(OPEN_CONV_PARTS_FOR),
+    'notice', 'unauthorized']); // notices and sign-out are not parts of the screen
+  assert.deepEqual([...emitted].sort(), [...handled].sort());
+  for (const parts of [...Object.values(PARTS_FOR), ...Object.values(OPEN_CONV_PARTS_FOR)]) {
+    for (const part of parts) assert.ok(PARTS.includes(part), part);
+  }
+  client.stop();
+});

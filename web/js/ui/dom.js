@@ -4,8 +4,8 @@
 import { tokenize } from '../linkify.js';
 
 /**
- * h('li', {className: 'x', dataset: {key: 'k'}, onclick: fn}, 'text', child)
- * Strings become text nodes. Properties starting with "on" become event listeners.
+ * h('li', {className: 'x', dataset: {key: 'k'}, title: 't'}, 'text', child)
+ * Strings become text nodes; other properties become attributes.
  */
 export function h(tag, props = {}, ...children) {
   const el = document.createElement(tag);
@@ -13,9 +13,6 @@ export function h(tag, props = {}, ...children) {
     if (value === undefined || value === null || value === false) continue;
     if (key === 'className') el.className = value;
     else if (key === 'dataset') Object.assign(el.dataset, value);
-    else if (key.startsWith('on') && typeof value === 'function') el.addEventListener(key.slice(2), value);
-    else if (key === 'text') el.textContent = value;
-    else if (value === true) el.setAttribute(key, '');
     else el.setAttribute(key, String(value));
   }
   append(el, children);
@@ -33,6 +30,17 @@ export function byId(id) {
   const el = document.getElementById(id);
   if (!el) throw new Error(`#${id} is missing from index.html`);
   return el;
+}
+
+/** The elements with these ids, by camelCased id: ['conv-title'] -> {convTitle}. */
+export function elementsById(ids) {
+  return Object.fromEntries(ids.map((id) => [id.replace(/-([a-z])/g, (_, c) => c.toUpperCase()), byId(id)]));
+}
+
+/** Adds an event listener; returns what removes it again. */
+export function listen(target, type, handler, options) {
+  target.addEventListener(type, handler, options);
+  return () => target.removeEventListener(type, handler, options);
 }
 
 export function setText(el, text) {
