@@ -52,8 +52,7 @@ export function unreadCount(messages, lastReadId, me) {
 
 /** The state of one conversation as the client knows it. */
 export class ConversationLog {
-  constructor(id) {
-    this.id = id;
+  constructor() {
     this.messages = [];
     /** Whether the server has older messages than the oldest we hold (null: not known yet). */
     this.hasOlder = null;

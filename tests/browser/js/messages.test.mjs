@@ -41,7 +41,7 @@ test('merge ignores things that are not messages', () => {
 });
 
 test('a reconnect catch-up shows what was missed once, in order', () => {
-  const log = new ConversationLog('r1');
+  const log = new ConversationLog();
   log.add([message(1), message(2), message(3)]);
   // live frames that raced with the rejoin, then the rejoin's page after message 3
   log.add([message(5)]);
@@ -62,7 +62,7 @@ test('unread counts messages from others after the marker', () => {
 });
 
 test('clear forgets messages and paging state', () => {
-  const log = new ConversationLog('r1');
+  const log = new ConversationLog();
   log.add([message(1)]);
   log.loaded = true;
   log.hasOlder = true;

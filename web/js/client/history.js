@@ -126,7 +126,7 @@ export class History {
   }
 
   _log(conv) {
-    if (!this.logs.has(conv)) this.logs.set(conv, new ConversationLog(conv));
+    if (!this.logs.has(conv)) this.logs.set(conv, new ConversationLog());
     return this.logs.get(conv);
   }
 
