@@ -125,6 +125,25 @@ def signature_problem(method: str, url: str, headers, body: bytes, credentials: 
     return None
 
 
+def serve_requests_per_thread(chalice_app) -> None:
+    """Makes the app's `current_request` and `lambda_context` belong to the thread that serves
+    the request. Chalice keeps them on the app object, as one Lambda container serves one
+    request at a time; the local server serves many at once, one per thread, as many
+    containers would."""
+    cls = type(chalice_app)
+    if getattr(cls, "requests_per_thread", False):
+        return
+    state = threading.local()
+
+    def per_thread(name):
+        return property(lambda app: getattr(state, name, None), lambda app, value: setattr(state, name, value))
+    chalice_app.__class__ = type(cls.__name__, (cls,), {
+        "requests_per_thread": True, "current_request": per_thread("current_request"),
+        "lambda_context": per_thread("lambda_context")})
+    for name in ("current_request", "lambda_context"):
+        chalice_app.__dict__.pop(name, None)
+
+
 def content_security_policy(origin_ws: str) -> str:
     return ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
             f"connect-src 'self' {origin_ws}; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
@@ -142,11 +161,9 @@ class Gateway:
         self.idle_timeout = idle_timeout
         self.max_lifetime = max_lifetime
         self.post_delay = post_delay
-        self.rest = LocalGateway(chalice_app, Config.create(app_name="chat", lambda_timeout=29,
-                                                             lambda_memory_size=512))
-        # Chalice keeps the current request on the app object, as one Lambda container
-        # serves one request at a time: so do we.
-        self.rest_lock = threading.Lock()
+        serve_requests_per_thread(chalice_app)
+        # One LocalGateway per thread: the caller's address goes into its event converter.
+        self._rest = threading.local()
         self.pool = ThreadPoolExecutor(max_workers=64, thread_name_prefix="lambda")
         self.sockets: dict[str, dict] = {}
         self.base_url = ""
@@ -207,10 +224,13 @@ class Gateway:
         return web.FileResponse(OPENAPI_DOCUMENT, headers={"Content-Type": "application/json"})
 
     def _call_rest(self, method, path, headers, body, source_ip):
-        with self.rest_lock:
-            # API Gateway puts the caller's address in requestContext.identity.sourceIp.
-            self.rest.event_converter.LOCAL_SOURCE_IP = source_ip
-            return self.rest.handle_request(method=method, path=path, headers=headers, body=body)
+        rest = getattr(self._rest, "gateway", None)
+        if rest is None:
+            rest = self._rest.gateway = LocalGateway(self.app, Config.create(app_name="chat", lambda_timeout=29,
+                                                                             lambda_memory_size=512))
+        # API Gateway puts the caller's address in requestContext.identity.sourceIp.
+        rest.event_converter.LOCAL_SOURCE_IP = source_ip
+        return rest.handle_request(method=method, path=path, headers=headers, body=body)
 
     async def handle_rest(self, request):
         try:
@@ -296,7 +316,7 @@ class Gateway:
                     await self._in_lambda(self._invoke, self.handlers["$default"], event)
                 except Exception:  # noqa: BLE001 - a failed integration does not end the connection
                     log.exception("the $default handler failed")
-                    await self._integration_failed(connection_id, event)
+                    self._integration_failed(connection_id, event)
         finally:
             watchdog.cancel()
             self.sockets.pop(connection_id, None)
@@ -307,7 +327,7 @@ class Gateway:
             await writer
         return socket
 
-    async def _integration_failed(self, connection_id, event):
+    def _integration_failed(self, connection_id, event):
         """What API Gateway sends the client when the integration (the Lambda) fails."""
         frame = {"message": "Internal server error", "connectionId": connection_id,
                  "requestId": event["requestContext"]["requestId"]}

@@ -6,11 +6,13 @@ import json
 import os
 import socket
 import stat
+import threading
 import time
 import unittest.mock
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.credentials import Credentials
@@ -229,3 +231,59 @@ def test_a_stalled_room_member_does_not_slow_the_others_sends(tmp_path):
         victim.close()
         stalled.close()
 
+
+
+# -- REST calls run concurrently, as Lambda runs them --------------------------------------
+def test_rest_calls_do_not_queue_behind_password_hashing(tmp_path):
+    """bcrypt at its production cost: 16 registrations at once must not hold up /api/me."""
+    with local_server(tmp_path, env={"BCRYPT_ROUNDS": "12"}) as base:
+        api = Api(base)
+        token, _ = api.register()
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            registrations = [pool.submit(api.register) for _ in range(16)]
+            time.sleep(0.3)
+            waits = []
+            while not all(future.done() for future in registrations) and len(waits) < 5:
+                started = time.monotonic()
+                assert api.call("GET", "/me", token=token)[0] == 200
+                waits.append(time.monotonic() - started)
+            for future in registrations:
+                future.result()
+        print(f"\n/api/me during 16 registrations at bcrypt cost 12: {[round(w * 1000) for w in waits]} ms")
+        assert waits and max(waits) < 1
+
+
+def test_concurrent_rest_calls_each_see_their_own_request(api):
+    """Chalice keeps the request on the app object: requests served at once must not mix."""
+    users = [api.register() for _ in range(12)]
+
+    def me(index):
+        token, user = users[index % len(users)]
+        status, body, _ = api.call("GET", "/me", token=token)
+        return status, body["user"]["username"], user["username"]
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        answers = list(pool.map(me, range(240)))
+    assert all(status == 200 and got == expected for status, got, expected in answers)
+
+
+def test_each_thread_has_its_own_current_request():
+    """What the concurrent REST calls rest on, without timing luck: two threads set the app's
+    request and read it back after both have set it."""
+    from chalice import Chalice
+
+    from localserver.gateway import serve_requests_per_thread
+    app = Chalice(app_name="per-thread")
+    serve_requests_per_thread(app)
+    serve_requests_per_thread(app)  # idempotent: the Gateway may be built twice for one app
+    both_set = threading.Barrier(2)
+
+    def serve(request):
+        app.current_request = request
+        app.lambda_context = request
+        both_set.wait(timeout=5)
+        return app.current_request, app.lambda_context
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        assert list(pool.map(serve, ["first", "second"])) == [("first", "first"), ("second", "second")]
+    assert app.current_request is None
