@@ -16,7 +16,7 @@ from chalicelib import runtime
 from chalicelib.config import Settings, Tables
 
 from .dynamo import LocalDynamo, write_private
-from .gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION, OUTBOX_BYTES, SEND_TIMEOUT, Gateway
+from .gateway import LOCAL_CREDENTIALS, MANAGEMENT_REGION, OUTBOX_BYTES, REQUEST_LINE_LIMIT, SEND_TIMEOUT, Gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TABLES = Tables.prefixed("chat-local")
@@ -73,7 +73,8 @@ async def _serve(args) -> None:
                       max_lifetime=args.max_connection, post_delay=args.post_delay_ms / 1000,
                       credentials=LOCAL_CREDENTIALS, outbox_bytes=args.outbox_bytes, send_timeout=args.send_timeout)
     gateway.base_url = base_url
-    runner = web.AppRunner(gateway.web_app(), access_log=None, handle_signals=False)
+    runner = web.AppRunner(gateway.web_app(), access_log=None, handle_signals=False,
+                           max_line_size=REQUEST_LINE_LIMIT)
     await runner.setup()
     site = web.SockSite(runner, sock)
     await site.start()

@@ -49,6 +49,10 @@ STAGE = "local"
 API_ID = "local"
 FRAME_LIMIT = 32 * 1024
 BODY_LIMIT = 1024 * 1024
+# API Gateway's longest URL (path and query); aiohttp's parser is given room past it (REQUEST_LINE_LIMIT)
+# so that a longer one reaches the API and gets the contract's JSON error rather than aiohttp's text.
+URL_LIMIT = 8192
+REQUEST_LINE_LIMIT = 64 * 1024
 # API Gateway does not publish its per-connection buffer: these bound what a client that
 # stopped reading costs (memory, and a writer waiting on its socket) without touching
 # readers that keep up.
@@ -233,6 +237,9 @@ class Gateway:
         return rest.handle_request(method=method, path=path, headers=headers, body=body)
 
     async def handle_rest(self, request):
+        if len(request.rel_url.raw_path_qs) > URL_LIMIT:
+            return web.json_response({"error": {"code": "invalid_request", "message":
+                                                f"The URL must be at most {URL_LIMIT} bytes."}}, status=400)
         try:
             body = await request.read()
         except web.HTTPRequestEntityTooLarge:

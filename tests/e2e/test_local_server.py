@@ -287,3 +287,9 @@ def test_each_thread_has_its_own_current_request():
     with ThreadPoolExecutor(max_workers=2) as pool:
         assert list(pool.map(serve, ["first", "second"])) == [("first", "first"), ("second", "second")]
     assert app.current_request is None
+
+
+def test_a_url_longer_than_api_gateway_takes_gets_the_contracts_error(api):
+    token, _ = api.register()
+    status, body, _ = api.call("GET", "/chatrooms?cursor=" + "0" * 9000, token=token)
+    assert status == 400 and body["error"]["code"] == "invalid_request"
