@@ -43,8 +43,8 @@ BUILD_DIR ?= infra/build/$(STAGE)
 .PHONY: package deploy destroy
 
 # The deployable stack in $(BUILD_DIR) (sam.json + deployment.zip); no AWS account needed.
-# Runs `chalice package --stage $(STAGE) --merge-template infra/resources.json $(BUILD_DIR)`
-# and wires the result (infra/build_template.py).
+# Runs `chalice package --stage $(STAGE) --merge-template infra/resources.json $(BUILD_DIR)`, which
+# declares the stack, and adds the stage's secret name and the WebSocket deployment (infra/build_template.py).
 package: $(VENV)/.installed
 	AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} $(PY) infra/build_template.py --stage $(STAGE) --out $(BUILD_DIR)
 

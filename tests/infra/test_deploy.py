@@ -11,13 +11,17 @@ from infra.deploy import (DeployError, ensure_secret, retained_tables, site_conf
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_config_json_takes_the_rest_url_with_its_stage_and_the_wss_url():
-    outputs = {"RestApiUrl": "https://a1b2c3.execute-api.us-east-1.amazonaws.com/api",
-               "WebsocketUrl": "wss://d4e5f6.execute-api.us-east-1.amazonaws.com/ws"}
-    assert site_config(outputs) == {"apiUrl": "https://a1b2c3.execute-api.us-east-1.amazonaws.com/api",
-                                    "websocketUrl": "wss://d4e5f6.execute-api.us-east-1.amazonaws.com/ws"}
+def test_config_json_takes_the_site_s_own_api_and_wss_urls():
+    outputs = {"RestApiUrl": "https://d111111abcdef8.cloudfront.net/api",
+               "WebsocketUrl": "wss://d111111abcdef8.cloudfront.net/ws"}
+    assert site_config(outputs) == {"apiUrl": "https://d111111abcdef8.cloudfront.net/api",
+                                    "websocketUrl": "wss://d111111abcdef8.cloudfront.net/ws"}
     with pytest.raises(DeployError):
-        site_config({**outputs, "RestApiUrl": "https://a1b2c3.execute-api.us-east-1.amazonaws.com/"})
+        site_config({**outputs, "RestApiUrl": "https://d111111abcdef8.cloudfront.net/"})
+    with pytest.raises(DeployError):  # another origin: the site's CSP would refuse it
+        site_config({**outputs, "WebsocketUrl": "wss://d4e5f6.execute-api.us-east-1.amazonaws.com/ws"})
+    with pytest.raises(DeployError):
+        site_config({**outputs, "WebsocketUrl": "https://d111111abcdef8.cloudfront.net/ws"})
 
 
 def test_web_config_json_is_not_committed():

@@ -18,7 +18,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from infra.build_template import dependencies, references
+from infra.stack import dependencies, references
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION, ACCOUNT = "us-east-1", "123456789012"  # moto's default account
@@ -158,15 +158,13 @@ def session(template, stack):
         Name=parameter, Type="SecureString", Value="s" * 64)
     fanout = "FanoutQueue" in stack and len(sqs_handlers) == 1
     saved_env = dict(os.environ)
-    os.environ.update({
-        "USERS_TABLE": stack["UsersTable"][0], "ROOMS_TABLE": stack["RoomsTable"][0],
-        "CONNECTIONS_TABLE": stack["ConnectionsTable"][0], "MESSAGES_TABLE": stack["MessagesTable"][0],
-        "JWT_SECRET_PARAM": parameter, "SITE_ORIGIN": "https://d111111abcdef8.cloudfront.net",
-        "BCRYPT_ROUNDS": "4"})
+    # The functions' environment as the template gives it (SAM Globals), resolved against what moto made.
+    os.environ.update(Resolver(template, stack)(template["Globals"]["Function"]["Environment"]["Variables"]))
+    os.environ["BCRYPT_ROUNDS"] = "4"
     os.environ.pop("JWT_SECRET", None)
     if fanout:
         # Every broadcast to more than one connection goes through the queue and the worker.
-        os.environ.update({"FANOUT_QUEUE_URL": stack["FanoutQueue"][0], "FANOUT_BATCH_THRESHOLD": "1"})
+        os.environ["FANOUT_BATCH_THRESHOLD"] = "1"
     recorder = Recorder()
     boto3.setup_default_session()
     boto3.DEFAULT_SESSION.events.register("provide-client-params.*.*", recorder.params)
@@ -297,7 +295,7 @@ def required_permissions(call) -> list[tuple[str, str]]:
         queue = params["QueueUrl"].rstrip("/").rsplit("/", 1)[1]
         return [("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}")]
     raise AssertionError(f"the code calls {service}.{operation}: map it to its IAM action in this test, "
-                         "and grant it in LambdaRole (infra/resources.json)")
+                         "and grant it in DefaultRole (infra/resources.json)")
 
 
 class Resolver:
@@ -356,7 +354,7 @@ class Resolver:
 
 @pytest.fixture(scope="module")
 def policy(template, stack) -> list[dict]:
-    [document] = template["Resources"]["LambdaRole"]["Properties"]["Policies"]
+    [document] = template["Resources"]["DefaultRole"]["Properties"]["Policies"]
     statements = Resolver(template, stack)(document["PolicyDocument"]["Statement"])
     for statement in statements:
         for key in ("Action", "Resource"):
@@ -377,7 +375,7 @@ def test_the_policy_allows_every_call_the_code_makes(session, policy):
     assert {action for action, _ in needed} >= {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:PutItem",
                                                "execute-api:ManageConnections", "ssm:GetParameter"}
     missing = sorted(pair for pair in needed if not allowed(policy, *pair))
-    assert not missing, f"LambdaRole (infra/resources.json) does not allow: {missing}"
+    assert not missing, f"DefaultRole (infra/resources.json) does not allow: {missing}"
 
 
 def test_the_policy_allows_nothing_the_code_does_not_use(session, policy):

