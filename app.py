@@ -1,18 +1,16 @@
 """Chalice routes and WebSocket handlers: parse, call the chat service, shape the answer."""
 import logging
-import os
 from functools import wraps
 
-from chalice import Chalice, CORSConfig, Response
+from chalice import Chalice, Response
 
 from chalicelib.errors import ChatError, invalid
 
 app = Chalice(app_name="chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 app.log.setLevel(logging.INFO)
-# The site and the API have different origins in AWS; only the site may call it.
-app.api.cors = CORSConfig(allow_origin=os.environ.get("SITE_ORIGIN", "http://localhost:8000"),
-                          allow_headers=["Authorization", "Content-Type"], max_age=600)
+# No CORS: the site's CloudFront serves /api and /ws on its own origin (docs/deploy.md), as the
+# local server does.
 
 MAX_BODY_BYTES = 16 * 1024
 # The SQS queue that big rooms hand their fan-out to (chalicelib/notifier.py); `make package`

@@ -58,8 +58,6 @@ async def _serve(args) -> None:
     port = sock.getsockname()[1]
     base_url = f"http://{args.host}:{port}"
 
-    # app.py declares its CORS origin when it is imported, as Chalice needs it then.
-    os.environ["SITE_ORIGIN"] = base_url
     from app import app as chalice_app
 
     # moto accepts any credentials; these keep boto3 from looking for real ones, and the

@@ -267,8 +267,6 @@ def test_the_site_sends_the_security_headers(template):
     assert headers["ReferrerPolicy"] == {"ReferrerPolicy": "no-referrer", "Override": True}
 
 
-@pytest.mark.xfail(strict=True, reason="app.py still sets app.api.cors (CORSConfig): with the API on the "
-                                       "site's origin it must go; then remove this mark")
 def test_the_rest_api_has_no_cors(template):
     """Same origin: no preflight route, no Access-Control-* header, nothing naming localhost."""
     definition = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
