@@ -1,15 +1,21 @@
 """Every input the API accepts, defined once, and the conversion of validation failures."""
 import json
 import re
+import unicodedata
 from typing import Annotated, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints,
-                      TypeAdapter, ValidationError)
+                      TypeAdapter, ValidationError, ValidationInfo, field_validator)
 
 from .errors import ChatError, invalid
+from .names import BIDI_CONTROLS, renders_blank
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 MAX_TEXT = 4000
+MAX_ROOM_NAME = 64
+MAX_DESCRIPTION = 500
+# The longest email RFC 5321 allows is 254; a little room for what people paste.
+MAX_LOGIN_NAME = 320
 HISTORY_PAGE = 50
 MAX_HISTORY_PAGE = 100
 MAX_ROOM_PAGE = 100
@@ -20,28 +26,60 @@ MESSAGE_ID_PATTERN = r"^[0-9A-HJKMNP-TV-Z]{26}$"
 
 
 def _printable_name(value: str) -> str:
-    value = value.strip()
+    # Stored and shown composed, so that one name has one spelling (and one length).
+    value = unicodedata.normalize("NFC", value.strip())
     if not value:
         raise ValueError("must not be empty")
-    if len(value) > 64:
-        raise ValueError("must be at most 64 characters")
+    if len(value) > MAX_ROOM_NAME:
+        raise ValueError(f"must be at most {MAX_ROOM_NAME} characters")
     if not value.isprintable():
         raise ValueError("must contain printable characters only")
+    if renders_blank(value):
+        raise ValueError("must contain visible characters")
     return value
 
 
+def _description(value: str) -> str:
+    value = value.strip()
+    if len(value) > MAX_DESCRIPTION:
+        raise ValueError(f"must be at most {MAX_DESCRIPTION} characters")
+    # Shown on one line beside the name: line breaks and controls have no place there, and
+    # bidi overrides would reorder the room list around it.
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in value):
+        raise ValueError("must not contain control characters or line breaks")
+    if any(char in BIDI_CONTROLS for char in value):
+        raise ValueError("must not contain bidirectional override or isolate characters")
+    # A description nobody can see is no description.
+    return "" if renders_blank(value) else value
+
+
+def is_username(value: str) -> bool:
+    return re.fullmatch(USERNAME_PATTERN, value) is not None
+
+
 def _username(value: str) -> str:
-    if not re.fullmatch(USERNAME_PATTERN, value):
+    if not is_username(value):
         raise ValueError("must be 3-32 characters: letters, digits, '_', '.' or '-'")
     return value
 
 
 def _message_text(value: str) -> str:
     value = value.strip()
-    if not value:
+    if renders_blank(value):
         raise ValueError("must not be empty")
     if len(value) > MAX_TEXT:
         raise ValueError(f"must be at most {MAX_TEXT} characters")
+    return value
+
+
+def _login_name(value: str) -> str:
+    # Trimmed as the login itself trims: a blank name would become an empty key, which
+    # DynamoDB refuses outright.
+    value = value.strip()
+    if not value:
+        raise ValueError("must not be empty")
+    if len(value) > MAX_LOGIN_NAME:
+        raise ValueError(f"must be at most {MAX_LOGIN_NAME} characters")
     return value
 
 
@@ -85,6 +123,7 @@ def text_type(*validators, **constraints):
 
 Username = text_type(_username)
 RoomName = text_type(_printable_name)
+Description = text_type(_description)
 Text = text_type(_message_text)
 Password = text_type(_password)
 MessageId = text_type(_message_id)
@@ -105,13 +144,13 @@ class RegisterRequest(Input):
 
 
 class LoginRequest(Input):
-    username: text_type(min_length=1, max_length=320)
+    username: text_type(_login_name)
     password: text_type(min_length=1, max_length=1024)
 
 
 class CreateRoomRequest(Input):
     name: RoomName
-    description: text_type(strip_whitespace=True, max_length=500) = ""
+    description: Description = ""
 
 
 class RoomListQuery(Input):
@@ -123,6 +162,16 @@ class HistoryQuery(Input):
     before: MessageId | None = None
     after: MessageId | None = None
     limit: Limit = HISTORY_PAGE
+
+    @field_validator("after")
+    @classmethod
+    def _after_precedes_before(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Both cursors make a BETWEEN, which DynamoDB refuses when its bounds are reversed;
+        # equal bounds hold nothing between them. Either is a client's mistake to be told of.
+        before = info.data.get("before")
+        if value is not None and before is not None and value >= before:
+            raise ValueError("must be an earlier message id than before")
+        return value
 
 
 class JoinFrame(Input):

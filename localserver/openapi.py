@@ -21,7 +21,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic.json_schema import GenerateJsonSchema, models_json_schema
 
-from chalicelib import models
+from chalicelib import models, names
 from chalicelib.shapes import (AuthResult, DmSummary, MeResult, Message, MessagePage, MyConversations, OnlineUsers,
                                Room, RoomDetails, RoomDetailsResult, RoomList, RoomResult, User)
 
@@ -32,6 +32,14 @@ REF = "#/components/schemas/{model}"
 # Characters str.isprintable() refuses, as far as a regex class says it simply: control
 # characters, C1 controls, and the usual invisible/space-like code points. Exact for ASCII.
 _NOT_PRINTABLE = r"\u0000-\u001f\u007f-\u00a0\u00ad\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff"
+_CONTROLS = r"\u0000-\u001f\u007f-\u009f"
+# What names.renders_blank counts as showing nothing, as far as a BMP regex class reaches
+# (the default-ignorable tags and variation selectors beyond U+FFFF are left out).
+_BLANK = r"\s" + _CONTROLS + "".join(
+    rf"\u{start:04x}" + (rf"-\u{end:04x}" if end > start else "")
+    for start, end in names.DEFAULT_IGNORABLE if end <= 0xFFFF) + "".join(
+    rf"\u{ord(char):04x}" for char in sorted(names.BLANK_SYMBOLS))
+_BIDI = "".join(rf"\u{ord(char):04x}" for char in sorted(names.BIDI_CONTROLS))
 
 
 def _trimmed(max_length: int, inner: str = r"[\s\S]", edge: str = r"\S", min_length: int = 0) -> str:
@@ -41,6 +49,11 @@ def _trimmed(max_length: int, inner: str = r"[\s\S]", edge: str = r"\S", min_len
     return rf"^\s*{body if min_length else f'(?:{body})?'}\s*$"
 
 
+def _visible(pattern: str) -> str:
+    """`pattern` (anchored with ^), for strings that also show something (names.renders_blank)."""
+    return rf"^(?=[\s\S]*[^{_BLANK}]){pattern.removeprefix('^')}"
+
+
 # What each AfterValidator in chalicelib/models.py checks, in JSON Schema terms.
 VALIDATOR_SCHEMAS = {
     models._username: {"pattern": models.USERNAME_PATTERN,
@@ -48,11 +61,27 @@ VALIDATOR_SCHEMAS = {
     models._password: {"minLength": 8, "maxLength": 72,
                        "description": "8-72 bytes of UTF-8 (longer passwords are refused, never truncated)."},
     models._printable_name: {
-        "pattern": _trimmed(64, inner=f"[^{_NOT_PRINTABLE}]", edge=rf"[^\s{_NOT_PRINTABLE}]", min_length=1),
-        "description": "1-64 printable characters after trimming surrounding whitespace."},
+        "pattern": _visible(_trimmed(models.MAX_ROOM_NAME, inner=f"[^{_NOT_PRINTABLE}]",
+                                     edge=rf"[^\s{_NOT_PRINTABLE}]", min_length=1)),
+        "description": f"1-{models.MAX_ROOM_NAME} printable characters after trimming surrounding whitespace "
+                       "and composing (NFC), not all of them invisible (fillers, zero-width characters, "
+                       "variation selectors, U+2800). Unique by Unicode's canonical caseless match, "
+                       "ignoring default-ignorable characters."},
+    models._description: {
+        "pattern": _trimmed(models.MAX_DESCRIPTION, inner=rf"[^{_CONTROLS}\u2028\u2029{_BIDI}]",
+                            edge=rf"[^\s{_CONTROLS}{_BIDI}]"),
+        "description": f"At most {models.MAX_DESCRIPTION} characters after trimming; no control characters, "
+                       "line breaks or bidi embedding, override and isolate characters. One that shows "
+                       "nothing is stored as \"\"."},
     models._message_text: {
-        "pattern": _trimmed(models.MAX_TEXT, min_length=1),
-        "description": f"1-{models.MAX_TEXT} characters after trimming."},
+        "pattern": _visible(_trimmed(models.MAX_TEXT, min_length=1)),
+        "description": f"1-{models.MAX_TEXT} characters after trimming, not all of them invisible or "
+                       "control characters."},
+    models.HistoryQuery._after_precedes_before: {
+        "description": "Only the messages after this id. With `before` too, an earlier id than `before`: "
+                       "the page lies between them (400 otherwise)."},
+    models._login_name: {"pattern": _trimmed(models.MAX_LOGIN_NAME, min_length=1),
+                         "description": "The username (any case) or the email."},
     models._message_id: {"pattern": models.MESSAGE_ID_PATTERN,
                          "description": "A message id (ULID: 26 characters of Crockford base32)."},
     # JSON Schema strings are Unicode text already; lone surrogates cannot be expressed in it.
@@ -161,8 +190,11 @@ def _query_parameters(schema: dict) -> list[dict]:
             value["default"] = prop["default"]
         parameter = {"name": name, "in": "query", "required": name in schema.get("required", []),
                      "schema": value}
-        if "description" in value:
-            parameter["description"] = value.pop("description")
+        # A field's own validator describes the field; its type's describes the value.
+        description = prop.get("description") or value.get("description")
+        value.pop("description", None)
+        if description:
+            parameter["description"] = description
         parameters.append(parameter)
     return parameters
 
