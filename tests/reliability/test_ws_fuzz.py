@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 
+from chalicelib.names import renders_blank
 from support import Api, Ws, unique
 
 BATCHES = int(os.environ.get("FUZZ_BATCHES", "300"))
@@ -155,7 +156,7 @@ def valid_frames(draw, arena):
     if kind == "send":
         text = draw(st.one_of(unicode_text, st.text(st.characters(exclude_categories=("Cs",)), min_size=3500,
                                                        max_size=4000), st.just(" \n padded \t ")))
-        if not 0 < len(text.strip()) <= 4000:
+        if renders_blank(text.strip()) or len(text.strip()) > 4000:  # only invisible or control: empty
             text = "x" + text[:3990]
         choice = draw(st.sampled_from(["none", "absent", "fresh", "fresh", "reuse"]))
         frame = {"action": "send", "room": arena.room, "text": text, **extra}
@@ -190,7 +191,7 @@ def refused_frames(draw, arena):
     """Well-formed frames the server must refuse without changing anything."""
     nowhere = "no-such-" + uuid.uuid4().hex[:8]
     client_id = draw(st.none() | st.text(min_size=1, max_size=128))
-    text = draw(unicode_text.filter(lambda value: value.strip())) or "x"
+    text = draw(unicode_text.filter(lambda value: not renders_blank(value.strip()))) or "x"
     options = [
         ({"action": "send", "room": arena.foreign_room, "text": text}, "forbidden"),
         ({"action": "send", "room": nowhere, "text": text}, "not_found"),
@@ -323,6 +324,10 @@ def _payload(arena, frame, expect, ascii_only: bool) -> str:
         for key in {"message": ("client_id",), "history": ("before", "after"), "joined": ("after",)}.get(
                 expect.kind, ()):
             expect.details[key] = frame.get(key)
+        if expect.kind == "history" and None not in (frame.get("after"), frame.get("before")) \
+                and frame["after"] >= frame["before"]:  # no range between them: refused
+            expect.kind, expect.details = "error", {"code": "invalid_request", "action": "history",
+                                                    "client_id": "lenient", "field": "after"}
     return json.dumps(frame, ensure_ascii=ascii_only)
 
 
