@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from bench import cli
-from bench.harness import ROOT, World, configure_environment, target, ws_event
+from bench.harness import CREDENTIALS, REGION, ROOT, World, aws_session, bench_settings, target, ws_event
 
 RUNS = {"full": 15, "tiny": 5}
 FIRST_SEND_RUNS = {"full": 5, "tiny": 1}
@@ -42,7 +42,9 @@ def index():
 '''
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \| ( *)(\S+)\s*$")
 
-# The fresh process: nothing imported but what Lambda's runtime has (json, os, time).
+# The fresh process: nothing imported but what Lambda's runtime has (json, os, time). Its
+# context is a stand-in of its own: localserver.events.lambda_context would load chalice.local
+# into the process being measured.
 FIRST_SEND = r'''
 import json, os, sys, time
 started = time.perf_counter()
@@ -66,6 +68,23 @@ def _clean_env() -> dict:
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("PYTHON", "AWS_ENDPOINT_URL"))}
     env["PYTHONDONTWRITEBYTECODE"] = "0"
+    return env
+
+
+def _function_environment(settings, dynamodb_endpoint: str) -> dict:
+    """The first-send process's environment, as Lambda makes a function's: `settings` as the
+    stack's variables (the app reads them back through runtime.current()), the region and
+    credentials Lambda's runtime adds, and moto's server standing in for DynamoDB."""
+    from chalicelib.config import TABLE_VARIABLES, Settings
+    function = {variable: getattr(settings.tables, field) for field, variable in TABLE_VARIABLES.items()}
+    function.update({"BCRYPT_ROUNDS": str(settings.bcrypt_rounds), "JWT_SECRET": settings.jwt_secret,
+                     "WS_MANAGEMENT_URL": settings.ws_management_url, "AWS_REGION": REGION,
+                     "AWS_DEFAULT_REGION": REGION, "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+                     **{name.upper(): value for name, value in CREDENTIALS.items()}})
+    env = {**{key: value for key, value in _clean_env().items() if not key.startswith("AWS_")}, **function}
+    if Settings.from_environment(env) != settings:
+        raise RuntimeError("this shell's environment sets some of the app's variables: the first send "
+                           "would not run with the benchmark's settings")
     return env
 
 
@@ -143,30 +162,30 @@ class _ManagementStub(BaseHTTPRequestHandler):
 
 
 def measure_first_send(runs: int) -> dict:
+    from chalicelib.runtime import Runtime
     from moto.server import ThreadedMotoServer
-    configure_environment()
     moto_server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto_server.start()
     stub = ThreadingHTTPServer(("127.0.0.1", 0), _ManagementStub)
     threading.Thread(target=stub.serve_forever, daemon=True).start()
     try:
         host, port = moto_server.get_host_and_port()
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = f"http://{host}:{port}"
-        world = World()
+        dynamodb_endpoint = f"http://{host}:{port}"
+        settings = bench_settings(ws_management_url=f"http://127.0.0.1:{stub.server_address[1]}")
+        world = World(Runtime(settings, session=aws_session(), dynamodb_endpoint=dynamodb_endpoint))
         users = world.users(2, prefix="cold")
         room_id = world.room(users[0])
         connections = world.connections(users, [room_id])
-        env = {**_clean_env(), "AWS_ENDPOINT_URL_DYNAMODB": f"http://{host}:{port}",
-               "WS_MANAGEMENT_URL": f"http://127.0.0.1:{stub.server_address[1]}"}
+        env = _function_environment(settings, dynamodb_endpoint)
         results = []
         for run in range(runs):
-            events = [ws_event(connections[0], "send", {"action": "send", "room": room_id,
+            events = [ws_event("send", connections[0], {"action": "send", "room": room_id,
                                                         "text": f"cold {run}.{index}"}) for index in range(2)]
             output = subprocess.run([sys.executable, "-c", FIRST_SEND], cwd=ROOT,
                                     env={**env, "BENCH_EVENTS": json.dumps(events)},
                                     capture_output=True, text=True, timeout=120, check=True)
             results.append(json.loads(output.stdout.strip().splitlines()[-1]))
-        events = [ws_event(connections[0], "send", {"action": "send", "room": room_id, "text": "imports"})]
+        events = [ws_event("send", connections[0], {"action": "send", "room": room_id, "text": "imports"})]
         traced = subprocess.run([sys.executable, "-X", "importtime", "-c", FIRST_SEND], cwd=ROOT,
                                 env={**env, "BENCH_EVENTS": json.dumps(events)}, capture_output=True, text=True,
                                 timeout=120, check=True)
@@ -189,7 +208,6 @@ def measure_first_send(runs: int) -> dict:
     finally:
         stub.shutdown()
         moto_server.stop()
-        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
 
 
 def _zip_summary(path: Path) -> dict:

@@ -1,7 +1,7 @@
 """cost: USD per million messages sent into rooms of 10, 100 and 1,000 online members,
 from counts measured by running the real handlers against moto, priced with the list
 prices below. Side by side: the same app with its room lookup replaced by a Scan of the
-whole connections table (bench.harness.use_scan_design), priced the same way.
+whole connections table (bench.harness.ScanDesign), priced the same way.
 
     python -m bench.cost [--size full|tiny]
 
@@ -17,8 +17,8 @@ import math
 import time
 
 from bench import cli, harness
-from bench.harness import (CONTEXT, ROOT, Recorder, World, add_post_latency, configure_environment, target,
-                           use_scan_design, ws_event)
+from bench.harness import ROOT, app_over_moto, target, ws_event
+from localserver.events import lambda_context
 
 # Public list prices, us-east-1, in USD. Recorded 2026-11-24 from the AWS pricing pages
 # as last seen (DynamoDB on-demand after its 2024-11-01 price cut); not re-checked online
@@ -62,11 +62,7 @@ def _measure(size: str, design: str, members: int) -> dict:
     """One world: `members` connections in the room, the rest of the online ones elsewhere."""
     from moto import mock_aws
     with mock_aws():
-        recorder = Recorder(capacity=True)
-        add_post_latency(0.0)
-        world = World()
-        if design == "scan":
-            use_scan_design()
+        _, recorder, world = app_over_moto(design, post_latency=0.0)
         import app as chat_app
         from chalicelib import notifier
         online = ONLINE[size]
@@ -87,10 +83,11 @@ def _measure(size: str, design: str, members: int) -> dict:
             # moto leaves garbage (deep copies of tables); collect it now, not in the handler.
             gc.collect()
             gc.disable()
+            context = lambda_context()
             try:
                 with recorder.measure():
                     cpu = time.thread_time()
-                    getattr(chat_app, handler)(event, CONTEXT)
+                    getattr(chat_app, handler)(event, context)
                     cpu = time.thread_time() - cpu
             finally:
                 gc.enable()
@@ -104,16 +101,16 @@ def _measure(size: str, design: str, members: int) -> dict:
             return calls
 
         # A warm container: one send first, not counted.
-        op("ws_message", ws_event(connections[1], "send", {"action": "send", "room": room_id, "text": "warm"}),
+        op("ws_message", ws_event("send", connections[1], {"action": "send", "room": room_id, "text": "warm"}),
            True)
         text = "A message of a typical length for a chat, some forty to eighty characters."
-        send = op("ws_message", ws_event(connections[0], "send", {"action": "send", "room": room_id, "text": text,
+        send = op("ws_message", ws_event("send", connections[0], {"action": "send", "room": room_id, "text": text,
                                                                   "client_id": "cost-1"}), True)
         connection_id = world.new_connection_id()
-        connect = op("ws_connect", ws_event(connection_id, "$connect", query={"token": world.token(newcomer)}),
+        connect = op("ws_connect", ws_event("$connect", connection_id, query={"token": world.token(newcomer)}),
                      False)
-        join = op("ws_message", ws_event(connection_id, "join", {"action": "join", "room": room_id}), True)
-        disconnect = op("ws_disconnect", ws_event(connection_id, "$disconnect"), False)
+        join = op("ws_message", ws_event("join", connection_id, {"action": "join", "room": room_id}), True)
+        disconnect = op("ws_disconnect", ws_event("$disconnect", connection_id), False)
         assert send["post_to_connection"] == members, send
         return {"send": send, "session": {"$connect": connect, "join": join, "$disconnect": disconnect}}
 
@@ -172,7 +169,6 @@ def _summary(op: dict, memory_mb: int, parallel_posts: int) -> dict:
 
 def run(size: str = "full") -> dict:
     started = time.perf_counter()
-    configure_environment()
     memory_mb = lambda_memory_mb()
     from chalicelib import notifier
     parallel_posts = notifier.MAX_PARALLEL_POSTS

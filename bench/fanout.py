@@ -12,8 +12,8 @@ import statistics
 import time
 
 from bench import cli, harness
-from bench.harness import (CONTEXT, REGION, Recorder, World, add_post_latency, configure_environment,
-                           sqs_event, target, ws_event)
+from bench.harness import app_over_moto, aws_session, sqs_event, target, ws_event
+from localserver.events import lambda_context
 
 POST_LATENCY = 0.020
 # moto answers a DynamoDB Query of 1,000 items in ~0.3 s of Python; DynamoDB in ~10 ms.
@@ -31,24 +31,18 @@ DIRECT_LIMIT_N, DIRECT_LIMIT_S = 1000, 0.5
 
 def run(size: str = "full") -> dict:
     plan = SIZES[size]
-    configure_environment()
     from moto import mock_aws
     started = time.perf_counter()
     with mock_aws():
-        import os
-
-        import boto3
-        recorder = Recorder(capacity=False)
-        add_post_latency(POST_LATENCY)
-        sqs = boto3.session.Session().client("sqs", region_name=REGION)
+        sqs = aws_session().client("sqs")
         queue_url = sqs.create_queue(QueueName="chat-fanout")["QueueUrl"]
         queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
             "Attributes"]["QueueArn"]
-        os.environ["FANOUT_QUEUE_URL"] = queue_url
-        os.environ["FANOUT_BATCH_THRESHOLD"] = str(plan["threshold"])
-        world = World()
+        container, recorder, world = app_over_moto(capacity=False, post_latency=POST_LATENCY,
+                                                   fanout_queue_url=queue_url,
+                                                   fanout_batch_threshold=plan["threshold"])
         import app as chat_app
-        from chalicelib import config, notifier
+        from chalicelib import notifier
         if plan["batch"]:
             notifier.FANOUT_BATCH = plan["batch"]
 
@@ -63,8 +57,8 @@ def run(size: str = "full") -> dict:
             broadcast_seconds.clear()
             with recorder.measure():
                 begin = time.perf_counter()
-                chat_app.ws_message(ws_event(connections[0], "send", {"action": "send", "room": room_id,
-                                                                      "text": text}), CONTEXT)
+                chat_app.ws_message(ws_event("send", connections[0], {"action": "send", "room": room_id,
+                                                                      "text": text}), lambda_context())
                 wall = time.perf_counter() - begin
             calls = recorder.snapshot()
             mock = sum(calls["mock_seconds"].values())
@@ -104,8 +98,10 @@ def run(size: str = "full") -> dict:
         # The big room: first posted from the handler (to compare), then through the workers.
         count = plan["queued"]
         room_id, connections = room_of(count)
-        os.environ.pop("FANOUT_QUEUE_URL")
-        config.settings.cache_clear()
+        # The same container without its queue (cached_property takes the assignment): the
+        # same clients and the same guess of the room's next seq, so only the path differs.
+        queue = container.fanout
+        container.fanout = None
         wall, cpu, fan_out, calls, posted = send(connections, room_id, "all from the handler")
         direct[str(count)] = {
             "path": "direct (for comparison)", "send_wall_s": round(wall, 4), "fan_out_s": round(fan_out, 4),
@@ -117,8 +113,7 @@ def run(size: str = "full") -> dict:
         # The biggest room's CPU per post: the three DynamoDB calls are noise there.
         cpu_ms = cpu / max(1, calls["post_to_connection"]) * 1000
 
-        os.environ["FANOUT_QUEUE_URL"] = queue_url
-        config.settings.cache_clear()
+        container.fanout = queue
         wall, cpu, fan_out, send_calls, posted = send(connections, room_id, "through the workers")
         assert not posted, "the send handler posted itself"
         bodies = []
@@ -133,7 +128,7 @@ def run(size: str = "full") -> dict:
         with recorder.measure():
             for body in bodies:
                 begin = time.perf_counter()
-                chat_app.fanout_worker(sqs_event([body], queue_arn), CONTEXT)
+                chat_app.fanout_worker(sqs_event([body], queue_arn), lambda_context())
                 worker_walls.append(time.perf_counter() - begin)
             worker_calls = recorder.snapshot()
             delivery = check_delivery(connections, dict(recorder.posted))

@@ -1,6 +1,6 @@
-"""What the benchmarks share: an in-process AWS (moto), a recorder of every AWS call the
-app makes (botocore event hooks), DynamoDB capacity from item sizes, and events shaped
-like the ones API Gateway sends.
+"""What the benchmarks share: the app's runtime over an in-process AWS (moto), a recorder
+of every AWS call it makes (botocore event hooks on its session), DynamoDB capacity from
+item sizes, and the events API Gateway and SQS send.
 
 Nothing here talks to AWS: every client is created inside `mock_aws`, and the
 management API URLs are the `https://<id>.execute-api.<region>.amazonaws.com/<stage>`
@@ -8,14 +8,18 @@ form that moto intercepts.
 """
 import json
 import math
-import os
 import secrets
-import sys
 import threading
 import time
 from collections import Counter, defaultdict
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
+
+from chalicelib.records import Subscriber
+from chalicelib.runtime import Runtime
+from chalicelib.storage import Storage, _load
+from localserver.events import websocket_event
 
 ROOT = Path(__file__).resolve().parent.parent
 API_ID = "benchapi1"
@@ -24,41 +28,27 @@ REGION = "us-east-1"
 DOMAIN = f"{API_ID}.execute-api.{REGION}.amazonaws.com"
 MANAGEMENT_URL = f"https://{DOMAIN}/{STAGE}"
 MOCKED_SERVICES = ("dynamodb", "sqs")
-TABLE_ENV = {"UsersTable": "USERS_TABLE", "RoomsTable": "ROOMS_TABLE",
-             "ConnectionsTable": "CONNECTIONS_TABLE", "MessagesTable": "MESSAGES_TABLE"}
+# moto takes any credentials; explicit ones keep boto3 from looking for this machine's.
+CREDENTIALS = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench", "aws_session_token": "bench"}
 
 
-def configure_environment(bcrypt_rounds: int = 4, fanout_queue_url: str | None = None) -> None:
-    """Fake credentials, bench table names, and nothing that points the app elsewhere.
-
-    bcrypt_rounds=4: no benchmark here measures the cost of a login's bcrypt check
-    (the calls benchmark counts a login's AWS calls, which do not depend on it)."""
-    for variable in ("WS_MANAGEMENT_URL", "JWT_SECRET_PARAM", "AWS_PROFILE", "FANOUT_QUEUE_URL",
-                     "FANOUT_BATCH_THRESHOLD"):
-        os.environ.pop(variable, None)
-    for variable in list(os.environ):
-        if variable.startswith("AWS_ENDPOINT_URL"):
-            os.environ.pop(variable)
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_SESSION_TOKEN": "bench",
-        "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION,
-        "USERS_TABLE": "bench-users", "ROOMS_TABLE": "bench-rooms",
-        "CONNECTIONS_TABLE": "bench-connections", "MESSAGES_TABLE": "bench-messages",
-        "BCRYPT_ROUNDS": str(bcrypt_rounds), "JWT_SECRET": secrets.token_urlsafe(48),
-    })
-    if fanout_queue_url:
-        os.environ["FANOUT_QUEUE_URL"] = fanout_queue_url
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
+def aws_session():
+    """A boto3 session that reaches only the stand-ins: fake credentials, the bench's region,
+    and no endpoint from this machine's environment or AWS config."""
+    import boto3
+    import botocore.session
+    core = botocore.session.get_session()
+    core.set_config_variable("ignore_configured_endpoint_urls", True)
+    return boto3.session.Session(botocore_session=core, region_name=REGION, **CREDENTIALS)
 
 
-def reset_app_caches() -> None:
-    """Forgets the clients and settings the app built, so the next call sees the current
-    environment and the current mock."""
-    from chalicelib import auth, config, notifier, runtime, storage
-    for cached in (config.settings, storage.dynamodb_client, notifier._client, notifier._sqs,
-                   runtime.chat, auth.signing_secret, auth._dummy_hash):
-        cached.cache_clear()
+def bench_settings(**changes):
+    """The app's default settings on bench-* tables, but bcrypt_rounds=4: no benchmark here
+    measures the cost of a login's bcrypt check (the calls benchmark counts a login's AWS
+    calls, which do not depend on it). `changes` replace fields."""
+    from chalicelib.config import Settings, Tables
+    return Settings(**{"tables": Tables.prefixed("bench"), "bcrypt_rounds": 4,
+                       "jwt_secret": secrets.token_urlsafe(48), **changes})
 
 
 # -- DynamoDB item sizes and capacity ------------------------------------------------
@@ -110,11 +100,13 @@ def write_units(size: int, transactional: bool = False) -> int:
 class Schemas:
     """Keys and indexes of the app's tables, read from infra/resources.json."""
 
-    def __init__(self):
-        from localserver.dynamo import table_definitions
+    def __init__(self, tables):
+        from infra import stack
+        from localserver.dynamo import table_names
+        names = table_names(tables)
         self.tables = {}
-        for logical_id, definition in table_definitions().items():
-            name = os.environ[TABLE_ENV[logical_id]]
+        for logical_id, definition in stack.table_definitions().items():
+            name = names[logical_id]
             keys = [key["AttributeName"] for key in definition["KeySchema"]]
             indexes = []
             for index in definition.get("GlobalSecondaryIndexes", []):
@@ -158,20 +150,19 @@ class Schemas:
 
 # -- the recorder ----------------------------------------------------------------------
 class Recorder:
-    """Counts every AWS API call made through boto3's default session, by service and
-    operation, with DynamoDB items read and (optionally) request units.
+    """Counts every AWS API call made by the clients of `session` (made after the recorder),
+    by service and operation, with DynamoDB items read and (optionally) request units of
+    `tables`.
 
     Capacity needs the items before and after each write; it reads them with a client
     of its own session, which the recorder does not see."""
 
-    def __init__(self, capacity: bool = True):
-        import boto3
-        boto3.setup_default_session()
-        self.session = boto3.DEFAULT_SESSION
+    def __init__(self, session, tables, capacity: bool = True):
+        self.session = session
         self.capacity = capacity
         self.lock = threading.Lock()
         self.active = False
-        self.schemas = Schemas() if capacity else None
+        self.schemas = Schemas(tables) if capacity else None
         self._observer = None
         self._pending = threading.local()
         self.session.events.register("before-parameter-build", self._before_call)
@@ -200,8 +191,7 @@ class Recorder:
     @property
     def observer(self):
         if self._observer is None:
-            import boto3
-            self._observer = boto3.session.Session().client("dynamodb", region_name=REGION)
+            self._observer = aws_session().client("dynamodb")
         return self._observer
 
     def clear(self) -> None:
@@ -397,11 +387,10 @@ class Recorder:
             return result
 
 
-def add_post_latency(seconds: float) -> None:
-    """Every PostToConnection takes `seconds` and is answered 200 without reaching moto,
-    as if API Gateway took that long (registered first, so moto's own hook never runs:
-    what is left is botocore's work, which the Lambda does too)."""
-    import boto3
+def add_post_latency(session, seconds: float) -> None:
+    """Every PostToConnection of `session`'s clients (made after this) takes `seconds` and is
+    answered 200 without reaching moto, as if API Gateway took that long (registered first,
+    so moto's own hook never runs: what is left is botocore's work, which the Lambda does too)."""
     from botocore.awsrequest import AWSResponse
 
     class _Body:
@@ -415,7 +404,7 @@ def add_post_latency(seconds: float) -> None:
         if seconds:
             time.sleep(seconds)
         return AWSResponse(request.url, 200, {}, _Body())
-    events = boto3.DEFAULT_SESSION.events
+    events = session.events
     events.register_first("before-send.apigatewaymanagementapi", answer)
     # botocore runs every before-send hook, answer or not: keep moto's to the services
     # it stands in for, so that its request handling does not count as the app's work.
@@ -425,20 +414,76 @@ def add_post_latency(seconds: float) -> None:
         events.register(f"before-send.{service}", botocore_stubber)
 
 
+# -- the app in this process ------------------------------------------------------------
+class ScanStorage(Storage):
+    """The design this app avoids: find a room's connections by Scanning the whole
+    connections table on every message (and filtering in the function, which is what a
+    FilterExpression costs too: DynamoDB charges for every item it reads)."""
+
+    def connections_in_room(self, room_id: str) -> list[Subscriber]:
+        found, start = [], None
+        while True:
+            query = {"TableName": self.connections}
+            if start:
+                query["ExclusiveStartKey"] = start
+            response = self.client.scan(**query)
+            for raw in response.get("Items", []):
+                item = _load(raw)
+                if item.get("room_id") == room_id:
+                    found.append(Subscriber(connection_id=item["connection_id"], username=item["username"]))
+            start = response.get("LastEvaluatedKey")
+            if not start:
+                return found
+
+
+class ScanDesign(Runtime):
+    """The app with ScanStorage: everything else equal (`--design scan`)."""
+
+    @cached_property
+    def storage(self) -> Storage:
+        return ScanStorage(self.dynamodb, self.settings.tables)
+
+
+DESIGNS = {"query": Runtime, "scan": ScanDesign}
+
+
+def install(built: Runtime) -> Runtime:
+    """Makes `built` the runtime of app.py's handlers in this process. Chalice's WebSocket
+    handlers also need the region, which Lambda gives them in its environment: here they
+    take it from the runtime's session."""
+    import app
+    from chalicelib import runtime
+    runtime.use(built)
+    app.app.websocket_api.session = built.session
+    return built
+
+
+def app_over_moto(design: str = "query", capacity: bool = True, post_latency: float | None = None,
+                  **changes) -> tuple[Runtime, "Recorder", "World"]:
+    """app.py's handlers as one warm container runs them, over moto (call it inside
+    `mock_aws`): the runtime of the bench settings with `changes`, installed; the recorder
+    of every AWS call it makes (with request units if `capacity`); the world in its tables.
+    `post_latency`: see add_post_latency."""
+    session, settings = aws_session(), bench_settings(**changes)
+    recorder = Recorder(session, settings.tables, capacity=capacity)
+    if post_latency is not None:
+        add_post_latency(session, post_latency)
+    built = install(DESIGNS[design](settings, session=session))
+    return built, recorder, World(built)
+
+
 # -- the world: tables, users, rooms, connections -----------------------------------
 class World:
-    """The app's tables in moto, and quick ways to fill them with the app's own item shapes."""
+    """The tables of `runtime` made, and quick ways to fill them with the app's own item
+    shapes. Bulk writes go through a client of their own, which no recorder sees."""
 
-    def __init__(self):
-        import boto3
+    def __init__(self, runtime: Runtime):
         from localserver.dynamo import create_tables
-        self.client = boto3.session.Session().client("dynamodb", region_name=REGION)
-        create_tables(self.client, {logical_id: os.environ[variable]
-                                    for logical_id, variable in TABLE_ENV.items()})
-        reset_app_caches()
-        from chalicelib import runtime
-        self.chat = runtime.chat()
-        self.storage = self.chat.storage
+        self.tables = runtime.settings.tables
+        self.client = aws_session().client("dynamodb", endpoint_url=runtime.dynamodb_endpoint)
+        create_tables(self.client, self.tables)
+        self.chat = runtime.chat
+        self.storage = runtime.storage
         self._password_hash = None
         self._serial = 0
 
@@ -449,7 +494,6 @@ class World:
     def capture(self):
         """A Storage whose puts are collected, not sent: the app's own item shapes for bulk
         loading with BatchWriteItem. Anything but a put fails loudly."""
-        from chalicelib.storage import Storage
         writes = []
 
         class Capture:
@@ -461,7 +505,7 @@ class World:
                     if set(entry) != {"Put"}:
                         raise NotImplementedError(f"cannot bulk-load {set(entry)}")
                     writes.append((entry["Put"]["TableName"], entry["Put"]["Item"]))
-        return Storage(client=Capture()), writes
+        return Storage(Capture(), self.tables), writes
 
     def flush(self, writes: list) -> None:
         by_table = defaultdict(list)
@@ -474,17 +518,16 @@ class World:
                     pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems")
 
     def users(self, count: int, prefix: str = "user") -> list[str]:
-        from chalicelib import auth
         from chalicelib.chat import now_iso
+        from chalicelib.records import StoredUser
         if self._password_hash is None:
-            self._password_hash = auth.hash_password("correct horse battery")
+            self._password_hash = self.chat.passwords.hash("correct horse battery")
         storage, writes = self.capture()
         names = []
         for _ in range(count):
             name = self._next(prefix)
-            storage.create_user({"username_key": name.lower(), "username": name, "email": f"{name}@example.com",
-                                 "email_key": f"{name.lower()}@example.com",
-                                 "password_hash": self._password_hash, "created_at": now_iso()})
+            storage.create_user(StoredUser(username=name, email=f"{name}@example.com",
+                                           password_hash=self._password_hash, created_at=now_iso()))
             names.append(name)
         self.flush(writes)
         return names
@@ -493,18 +536,21 @@ class World:
         from chalicelib.models import CreateRoomRequest
         room = self.chat.create_room(creator, CreateRoomRequest(name=name or self._next("room "),
                                                                 description="benchmark room"))
-        return room["id"]
+        return room.id
 
     def rooms(self, creators: list[str]) -> list[str]:
-        """Many rooms, made by the app's ChatService.create_room and written 25 at a time."""
-        from chalicelib.chat import ChatService
-        from chalicelib.models import CreateRoomRequest
+        """Many rooms, stored by the app's Storage.create_room and written 25 at a time. Not
+        through ChatService.create_room: its rate-limit counters would add items to the
+        connections table, which the Scan design reads."""
+        from chalicelib.chat import now_iso
+        from chalicelib.shapes import Room
         storage, writes = self.capture()
-        service = ChatService(storage)
-        ids = [service.create_room(creator, CreateRoomRequest(name=self._next("room "), description="filler"))["id"]
-               for creator in creators]
+        rooms = [Room(id=secrets.token_urlsafe(9), name=self._next("room "), description="filler", created_by=creator,
+                      created_at=now_iso(), member_count=0, last_message_at=None) for creator in creators]
+        for room in rooms:
+            storage.create_room(room)
         self.flush(writes)
-        return ids
+        return [room.id for room in rooms]
 
     @staticmethod
     def new_connection_id() -> str:
@@ -580,45 +626,20 @@ class World:
     def messages(self, room_id: str, sender: str, count: int) -> list[str]:
         ids = []
         for index in range(count):
-            message, _ = self.chat._new_message(room_id, sender, f"history message {index} " + "x" * 60, None)
-            self.storage.put_message(message, None, touch_room=True)
-            ids.append(message["id"])
+            message = self.chat._new_message(room_id, sender, f"history message {index} " + "x" * 60, None)
+            stored, _ = self.storage.put_message(message)
+            ids.append(stored.id)
         return ids
 
     def token(self, username: str) -> str:
-        from chalicelib import auth
-        return auth.issue_token(username)
+        return self.chat.tokens.issue(username)
 
 
-class _Context:
-    function_name = "bench"
-    memory_limit_in_mb = 512
-    aws_request_id = "bench"
-
-    @staticmethod
-    def get_remaining_time_in_millis():
-        return 29_000
-
-
-CONTEXT = _Context()
-
-
-def ws_event(connection_id: str, route_key: str, body: str | dict | None = None,
-             query: dict | None = None) -> dict:
-    """An event as API Gateway's WebSocket API sends it to Lambda (cf. localserver/gateway.py)."""
-    event_type = {"$connect": "CONNECT", "$disconnect": "DISCONNECT"}.get(route_key, "MESSAGE")
-    now = int(time.time() * 1000)
-    event = {"requestContext": {
-        "routeKey": route_key, "eventType": event_type, "connectionId": connection_id,
-        "domainName": DOMAIN, "stage": STAGE, "apiId": API_ID, "requestId": secrets.token_hex(8),
-        "connectedAt": now, "requestTimeEpoch": now,
-        "identity": {"sourceIp": "127.0.0.1", "userAgent": "bench"}}, "isBase64Encoded": False}
-    if event_type == "CONNECT":
-        event["queryStringParameters"] = query
-        event["headers"] = {"Host": DOMAIN}
-    if body is not None:
-        event["body"] = body if isinstance(body, str) else json.dumps(body)
-    return event
+def ws_event(route_key: str, connection_id: str, frame: dict | None = None, query: dict | None = None) -> dict:
+    """An event of the bench's WebSocket API (`frame` sent as JSON), as API Gateway sends it."""
+    return websocket_event(route_key, connection_id, domain_name=DOMAIN, stage=STAGE, api_id=API_ID,
+                           body=None if frame is None else json.dumps(frame), query=query,
+                           headers={"Host": DOMAIN}, user_agent="bench")
 
 
 def sqs_event(bodies: list[str], queue_arn: str) -> dict:
@@ -630,29 +651,6 @@ def sqs_event(bodies: list[str], queue_arn: str) -> dict:
                        "ApproximateFirstReceiveTimestamp": now},
         "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": queue_arn,
         "awsRegion": REGION} for body in bodies]}
-
-
-def use_scan_design() -> None:
-    """The design this app avoids: find a room's connections by Scanning the whole
-    connections table on every message (and filtering in the function, which is what a
-    FilterExpression costs too: DynamoDB charges for every item it reads)."""
-    from chalicelib import storage as storage_module
-
-    def connections_in_room(self, room_id):
-        found, start = [], None
-        while True:
-            query = {"TableName": self.connections}
-            if start:
-                query["ExclusiveStartKey"] = start
-            response = self.client.scan(**query)
-            for raw in response.get("Items", []):
-                item = storage_module._load(raw)
-                if item.get("room_id") == room_id:
-                    found.append({"connection_id": item["connection_id"], "username": item["username"]})
-            start = response.get("LastEvaluatedKey")
-            if not start:
-                return found
-    storage_module.Storage.connections_in_room = connections_in_room
 
 
 def to_plain(value):

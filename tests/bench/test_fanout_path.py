@@ -1,4 +1,5 @@
 """The fan-out hand-off to SQS workers (chalicelib/notifier.py, app.fanout_worker)."""
+import dataclasses
 import json
 from collections import Counter
 
@@ -6,22 +7,23 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib import config, notifier, runtime, storage
+from chalicelib import notifier, runtime
+from support import settings_for_tests
 
 ENDPOINT = "https://abc123.execute-api.us-east-1.amazonaws.com/test"
 
 
 @pytest.fixture
-def queue(monkeypatch):
+def container():
+    """The handlers' runtime, with a fan-out queue for rooms of more than 10 connections."""
     with mock_aws():
         url = boto3.client("sqs").create_queue(QueueName="chat-fanout")["QueueUrl"]
-        monkeypatch.setenv("FANOUT_QUEUE_URL", url)
-        monkeypatch.setenv("FANOUT_BATCH_THRESHOLD", "10")
-        for cached in (config.settings, notifier._sqs, notifier._client, storage.dynamodb_client, runtime.chat):
-            cached.cache_clear()
-        yield url
-    for cached in (config.settings, notifier._sqs, notifier._client, storage.dynamodb_client, runtime.chat):
-        cached.cache_clear()
+        built = runtime.Runtime(settings_for_tests(fanout_queue_url=url, fanout_batch_threshold=10))
+        runtime.use(built)
+        try:
+            yield built
+        finally:
+            runtime.use(None)
 
 
 @pytest.fixture
@@ -36,8 +38,8 @@ def posted(monkeypatch):
     return counts
 
 
-def drain(url):
-    client, bodies = boto3.client("sqs"), []
+def drain(container):
+    client, bodies, url = boto3.client("sqs"), [], container.settings.fanout_queue_url
     while messages := client.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
         for message in messages:
             bodies.append(message["Body"])
@@ -45,31 +47,31 @@ def drain(url):
     return bodies
 
 
-def test_small_rooms_are_posted_from_the_handler(queue, posted):
+def test_small_rooms_are_posted_from_the_handler(container, posted):
     ids = [f"c{index}" for index in range(10)]
-    assert notifier.Notifier(ENDPOINT, on_gone=print).broadcast(ids, {"type": "pong"}) == 10
+    assert container.notifier_at(ENDPOINT).broadcast(ids, {"type": "pong"}) == 10
     assert posted == Counter(ids)
-    assert drain(queue) == []
+    assert drain(container) == []
 
 
-def test_big_rooms_are_queued_in_batches_and_the_worker_posts_each_once(queue, posted, monkeypatch):
+def test_big_rooms_are_queued_in_batches_and_the_worker_posts_each_once(container, posted, monkeypatch):
     monkeypatch.setattr(notifier, "FANOUT_BATCH", 4)
     ids = [f"c{index}" for index in range(11)]
     frame = {"type": "message", "message": {"text": "héllo"}}
-    assert notifier.Notifier(ENDPOINT, on_gone=print).broadcast(ids, frame) == 11
+    assert container.notifier_at(ENDPOINT).broadcast(ids, frame) == 11
     assert not posted
-    bodies = drain(queue)
+    bodies = drain(container)
     assert len(bodies) == 3
     assert all(json.loads(body)["endpoint"] == ENDPOINT for body in bodies)
-    assert runtime.fan_out(bodies) == 11
+    assert container.fan_out(bodies) == 11
     assert posted == Counter(ids)
 
 
-def test_the_worker_handler_takes_the_sqs_event(queue, posted):
+def test_the_worker_handler_takes_the_sqs_event(container, posted):
     import app
     ids = [f"c{index}" for index in range(12)]
-    notifier.Notifier(ENDPOINT, on_gone=print).broadcast(ids, {"type": "pong"})
-    (body,) = drain(queue)
+    container.notifier_at(ENDPOINT).broadcast(ids, {"type": "pong"})
+    (body,) = drain(container)
     record = {"messageId": "1", "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
               "md5OfBody": "", "eventSource": "aws:sqs", "awsRegion": "us-east-1",
               "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:chat-fanout"}
@@ -77,17 +79,17 @@ def test_the_worker_handler_takes_the_sqs_event(queue, posted):
     assert posted == Counter(ids)
 
 
-def test_a_failing_queue_falls_back_to_posting(queue, posted, monkeypatch):
-    monkeypatch.setenv("FANOUT_QUEUE_URL", queue + "-missing")
-    config.settings.cache_clear()
+def test_a_failing_queue_falls_back_to_posting(container, posted):
+    settings = container.settings
+    missing = runtime.Runtime(dataclasses.replace(settings, fanout_queue_url=settings.fanout_queue_url + "-missing"))
     ids = [f"c{index}" for index in range(25)]
-    assert notifier.Notifier(ENDPOINT, on_gone=print).broadcast(ids, {"type": "pong"}) == 25
+    assert missing.notifier_at(ENDPOINT).broadcast(ids, {"type": "pong"}) == 25
     assert posted == Counter(ids)
 
 
 @pytest.mark.parametrize("endpoint", ["https://evil.example.com/ws", "http://abc.execute-api.us-east-1.amazonaws.com/x",
                                       "https://abc.execute-api.us-east-1.amazonaws.com.evil.com/x"])
-def test_the_worker_posts_only_to_api_gateway(queue, posted, endpoint):
+def test_the_worker_posts_only_to_api_gateway(container, posted, endpoint):
     body = json.dumps({"endpoint": endpoint, "frame": "{}", "connections": ["c1"]})
-    assert runtime.fan_out([body, "not json"]) == 0
+    assert container.fan_out([body, "not json"]) == 0
     assert not posted
