@@ -65,6 +65,9 @@ async def _serve(args) -> None:
     session = boto3.session.Session(aws_access_key_id=LOCAL_CREDENTIALS.access_key,
                                     aws_secret_access_key=LOCAL_CREDENTIALS.secret_key,
                                     aws_session_token=LOCAL_CREDENTIALS.token, region_name=MANAGEMENT_REGION)
+    # Chalice's WebSocket handlers look up a region from their session (AWS-FACTS: it must be set
+    # before any handler runs); without this, $connect fails where AWS_REGION is unset.
+    chalice_app.websocket_api.session = session
     dynamo = LocalDynamo(data_dir, LOCAL_TABLES, session)
     runtime.use(_runtime(data_dir, base_url, session, dynamo.start()))
     gateway = Gateway(chalice_app, ROOT / "web", idle_timeout=args.idle_timeout,
