@@ -11,7 +11,8 @@ import threading
 from moto.dynamodb.models import DynamoDBBackend
 
 OPERATIONS = ("get_item", "query", "scan", "batch_get_item", "batch_write_item", "put_item", "update_item",
-              "delete_item", "transact_write_items", "transact_get_items")
+              "delete_item", "transact_write_items", "transact_get_items", "execute_statement",
+              "execute_transaction", "batch_execute_statement")
 _lock = threading.RLock()
 
 
@@ -27,3 +28,8 @@ def make_moto_atomic() -> None:
                 return _method(*args, **kwargs)
         atomic.atomic = True
         setattr(DynamoDBBackend, name, atomic)
+
+
+def moto_lock() -> threading.RLock:
+    """The lock every operation holds: for reading moto's tables directly in between."""
+    return _lock
