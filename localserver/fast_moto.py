@@ -216,11 +216,12 @@ class _Views:
             else:
                 high = _first_where(low, high, before_start)
         if limit is not None:
-            # One more than the limit: moto gives a LastEvaluatedKey only when another follows.
+            # moto gives a LastEvaluatedKey when any item of the partition follows the last
+            # one it returns, matching the key condition or not: hand it that one too.
             if forward:
-                high = min(high, low + limit + 1)
+                high = min(low + limit + 1, high if high - low > limit else high + 1, len(entries))
             else:
-                low = max(low, high - limit - 1)
+                low = max(high - limit - 1, low if high - low > limit else low - 1, 0)
         return [item_at(position) for position in range(low, high)]
 
 
